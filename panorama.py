@@ -1,0 +1,3 @@
+from panorama_kpi.cli import main
+
+main()

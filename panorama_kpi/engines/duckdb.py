@@ -1,0 +1,156 @@
+"""The embedded engine: a DuckDB catalog file inside the lake directory.
+
+Raw tables are views over the partition files read with the semantics Athena's
+OpenCSVSerde gives them (all strings, backslash escape, header skipped, empty
+field = ''), partition values taken from the Hive keys. Every statement arrives
+in Athena dialect and is transpiled by sqlglot, so a view tested here is the
+view deployed to Athena.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+
+from panorama_kpi.engines.base import Engine, Partition
+from panorama_kpi.errors import EngineError
+from panorama_kpi.lake.layout import META_PREFIX
+from panorama_kpi.views import RawTable, quote_ident, quote_literal
+
+CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
+
+# OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
+# (nullstr is a line break, which a parsed field can never contain).
+_CSV_OPTIONS = (
+    "delim=',', quote='\"', escape='\\', header=true, strict_mode=false, auto_detect=false, "
+    "nullstr=chr(10), parallel=false"
+)
+
+
+def to_duckdb(sql: str) -> str:
+    """Transpile one Athena statement; parse errors name the problem."""
+    try:
+        out = sqlglot.transpile(sql, read="athena", write="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise EngineError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from None
+    if len(out) != 1:
+        raise EngineError(f"expected one SQL statement, got {len(out)}")
+    return out[0]
+
+
+class DuckDBEngine(Engine):
+    def __init__(self, lake_root: str | os.PathLike[str], database: str) -> None:
+        self.root = Path(lake_root).resolve()
+        self.database = database
+        self._con: Any = None
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / CATALOG_FILE
+
+    def _connect(self) -> Any:
+        if self._con is None:
+            import duckdb
+
+            self.catalog_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                con = duckdb.connect(str(self.catalog_path))
+            except duckdb.Error as exc:
+                msg = str(exc).splitlines()[0]
+                if "lock" in msg.lower():
+                    msg = "the catalog is in use by another process (a running extract-and-load?); retry when it ends"
+                raise EngineError(f"cannot open DuckDB catalog {self.catalog_path}: {msg}") from None
+            con.execute("SET file_search_path = ?", [str(self.root)])
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
+            con.execute(f"SET schema = {quote_literal(self.database)}")
+            self._con = con
+        return self._con
+
+    def _run(self, statements: Sequence[str]) -> None:
+        import duckdb
+
+        con = self._connect()
+        for sql in statements:
+            try:
+                con.execute(sql)
+            except duckdb.Error as exc:
+                raise EngineError(f"DuckDB: {str(exc).splitlines()[0]}") from None
+
+    def check(self) -> str:
+        import duckdb
+
+        self._connect()
+        return f"DuckDB {duckdb.__version__} catalog {self.catalog_path}"
+
+    def _glob(self, table: RawTable) -> str:
+        depth = "".join("*/" for _ in table.partition_columns)
+        return f"{table.prefix}{depth}{table.file_name}"
+
+    def raw_table_ddl(self, table: RawTable) -> list[str]:
+        name = f"{quote_ident(self.database)}.{quote_ident(table.name)}"
+        names = [*table.columns, *table.partition_columns]
+        select = ", ".join(quote_ident(c) for c in names)
+        pattern = self._glob(table)
+        if not glob.glob(str(self.root / pattern)):
+            empty = ", ".join(f"CAST(NULL AS VARCHAR) AS {quote_ident(c)}" for c in names)
+            return [f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"]
+        columns = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in table.columns)
+        options = f"{_CSV_OPTIONS}, columns={{{columns}}}"
+        if table.partition_columns:
+            hive = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in table.partition_columns)
+            options += f", hive_partitioning=true, hive_types={{{hive}}}, hive_types_autocast=false"
+        else:
+            options += ", hive_partitioning=false"
+        return [f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM read_csv({quote_literal(pattern)}, {options})"]
+
+    def create_raw_table(self, table: RawTable) -> None:
+        self._run(self.raw_table_ddl(table))
+
+    def add_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
+        # The view reads a glob, so new partitions appear by themselves; the view is
+        # only rebuilt when it was the empty placeholder of a table without files.
+        self.create_raw_table(table)
+
+    def drop_raw_table(self, table: RawTable) -> None:
+        self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(table.name)}"])
+
+    def view_ddl(self, name: str, create_view_sql: str) -> list[str]:
+        return [to_duckdb(create_view_sql)]
+
+    def create_view(self, name: str, create_view_sql: str) -> None:
+        self._run(self.view_ddl(name, create_view_sql))
+
+    def drop_view(self, name: str) -> None:
+        self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(name)}"])
+
+    def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        import duckdb
+
+        con = self._connect()
+        try:
+            cur = con.execute(to_duckdb(sql))
+        except duckdb.Error as exc:
+            raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+        columns = [d[0] for d in (cur.description or [])]
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            while True:
+                try:
+                    batch = cur.fetchmany(1000)
+                except duckdb.Error as exc:
+                    raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+                if not batch:
+                    return
+                yield from batch
+
+        return columns, rows()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None

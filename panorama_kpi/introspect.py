@@ -1,0 +1,121 @@
+"""set-tables / set-tables-fields: read table and field lists from the sources and
+write them into the settings file, keeping the rest of it (comments included).
+
+ruamel.yaml does the round trip: PyYAML drops comments, and a settings file is
+mostly comments for the people who maintain it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from panorama_kpi.errors import SettingsError, SourceError
+from panorama_kpi.selection import split_names
+from panorama_kpi.settings import Settings
+from panorama_kpi.sources import open_source
+
+Report = Callable[[str], None]
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    y = YAML()
+    y.preserve_quotes = True
+    y.indent(mapping=2, sequence=2, offset=0)
+    y.width = 4096
+    return y
+
+
+def _load_doc(path: Path) -> Any:
+    return _yaml().load(path.read_text(encoding="utf-8"))
+
+
+def _save_doc(path: Path, doc: Any) -> None:
+    buf = io.StringIO()
+    _yaml().dump(doc, buf)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(buf.getvalue())
+    if path.exists():
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+    os.replace(tmp, path)
+
+
+def _ds_node(doc: Any, name: str) -> Any:
+    for node in doc.get("datasources") or []:
+        if node.get("name") == name:
+            tables = node.get("tables")
+            if isinstance(tables, dict):  # panorama-elt examples write one table as a mapping
+                from ruamel.yaml.comments import CommentedSeq
+
+                seq = CommentedSeq()
+                seq.append(tables)
+                node["tables"] = seq
+            elif tables is None:
+                from ruamel.yaml.comments import CommentedSeq
+
+                node["tables"] = CommentedSeq()
+            return node
+    raise SettingsError(f"no datasource named {name!r} in the settings file")
+
+
+def set_tables(settings: Settings, datasource: str | None, tables: str | None, report: Report) -> int:
+    """Add the source's tables (or the named ones) to each datasource's `tables:` list."""
+    from ruamel.yaml.comments import CommentedMap
+
+    doc = _load_doc(settings.path)
+    wanted = split_names(tables)
+    added = 0
+    for ds in [settings.datasource(datasource)] if datasource else settings.datasources:
+        with open_source(ds) as source:
+            available = source.list_tables()
+        missing = [t for t in wanted if t not in available]
+        if missing:
+            raise SourceError(f"datasource {ds.name!r}: table {missing[0]!r} not found in the source")
+        node = _ds_node(doc, ds.name)
+        present = {t.get("name") for t in node["tables"]}
+        for name in wanted or available:
+            if name not in present:
+                entry = CommentedMap()
+                entry["name"] = name
+                node["tables"].append(entry)
+                added += 1
+        report(f"{ds.name}: {len(node['tables'])} table(s) configured, {added} added")
+    _save_doc(settings.path, doc)
+    return added
+
+
+def set_tables_fields(settings: Settings, selected: list[Any], report: Report) -> int:
+    """Replace `fields:` of each selected table with what the source describes."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    doc = _load_doc(settings.path)
+    done = 0
+    by_ds: dict[str, list[Any]] = {}
+    for ds, table in selected:
+        by_ds.setdefault(ds.name, []).append((ds, table))
+    for name, pairs in by_ds.items():
+        ds = pairs[0][0]
+        node = _ds_node(doc, name)
+        with open_source(ds) as source:
+            for _ds, table in pairs:
+                fields = source.describe(table.name)
+                seq = CommentedSeq()
+                for f in fields:
+                    item = CommentedMap()
+                    item["name"] = f.name
+                    item["type"] = f.type
+                    seq.append(item)
+                for entry in node["tables"]:
+                    if entry.get("name") == table.name:
+                        entry["fields"] = seq
+                report(f"{ds.name}.{table.name}: {len(fields)} field(s)")
+                done += 1
+    _save_doc(settings.path, doc)
+    return done

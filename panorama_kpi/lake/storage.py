@@ -1,0 +1,110 @@
+"""Where lake objects live. The pipeline only sees this protocol.
+
+`write` replaces an object atomically: readers see the old object or the new one,
+never a partial file, and a failed write leaves the old object untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from panorama_kpi.errors import LakeError
+
+
+class Storage(ABC):
+    @abstractmethod
+    def write(self, key: str, chunks: Iterable[str]) -> int:
+        """Stream text chunks into `key` (UTF-8), replacing it atomically. Returns bytes written."""
+
+    @abstractmethod
+    def read_text(self, key: str) -> str | None:
+        """Whole text of a small object (state files), None if absent."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under a prefix, recursively."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def check(self) -> str:
+        """Prove we can write and delete; return a short description."""
+
+    @abstractmethod
+    def uri(self, key: str = "") -> str: ...
+
+
+class LocalStorage(Storage):
+    """A directory on this machine."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise LakeError(f"object key {key!r} escapes the lake directory")
+        return path
+
+    def uri(self, key: str = "") -> str:
+        return str(self.root / key)
+
+    def write(self, key: str, chunks: Iterable[str]) -> int:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            raise LakeError(f"cannot write to the lake at {path.parent}: {exc.strerror}") from None
+        written = 0
+        try:
+            with os.fdopen(fd, "wb", buffering=1 << 20) as out:
+                for chunk in chunks:
+                    data = chunk.encode("utf-8")
+                    out.write(data)
+                    written += len(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise LakeError(f"cannot write {path}: {exc.strerror}") from None
+            raise
+        return written
+
+    def read_text(self, key: str) -> str | None:
+        try:
+            return self._path(key).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in sorted(files):
+                if not name.endswith(".tmp"):
+                    yield str(Path(dirpath, name).relative_to(self.root).as_posix())
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            pass
+
+    def check(self) -> str:
+        key = "_panorama/connection-test"
+        self.write(key, ["ok\n"])
+        self.delete(key)
+        return f"local lake at {self.root} is writable"

@@ -1,0 +1,204 @@
+"""extract-and-load: one table at a time, one object per partition, replaced atomically.
+
+For each table: plan the partitions (all of them, or those with rows changed in
+the incremental window), stream each from the source into its object, make the
+new partitions visible in the catalog, then record the load in the lake. A
+failing table is reported and the run moves on to the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from panorama_kpi.engines.base import Engine, Partition
+from panorama_kpi.errors import PanoramaError, SourceError
+from panorama_kpi.lake.csv import header_line
+from panorama_kpi.lake.layout import object_key, partition_text
+from panorama_kpi.lake.storage import Storage
+from panorama_kpi.selection import Selected
+from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings, parse_interval
+from panorama_kpi.sources import open_source
+from panorama_kpi.sources.base import Source
+from panorama_kpi.state import TableState, load_state, save_state
+from panorama_kpi.views import raw_table
+
+Report = Callable[[str], None]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableResult:
+    datasource: str
+    table: str
+    rows: int = 0
+    partitions: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    mode: str = "full"
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    results: list[TableResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[TableResult]:
+        return [r for r in self.results if r.error]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class _Counter:
+    """Counts rows (lines) of the chunks flowing through it."""
+
+    def __init__(self, chunks: Iterator[str]) -> None:
+        self.chunks = chunks
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.chunks:
+            self.rows += chunk.count("\n")
+            yield chunk
+
+
+def window_start(table: TableSettings, state: TableState, now: dt.datetime, force: bool) -> dt.datetime | None:
+    """Start of the incremental window, None for a full load.
+
+    panorama-elt reloads partitions changed within `interval`; we also reach back
+    to the last successful load, so runs that failed or did not happen leave no gap.
+    A table never loaded before gets a full load.
+    """
+    if force or not table.interval or not table.partition_fields or state.watermark is None:
+        return None
+    since = now - parse_interval(table.interval, f"table {table.name}")
+    return min(since, state.watermark)
+
+
+def load_table(
+    settings: Settings,
+    source: Source,
+    table: TableSettings,
+    storage: Storage,
+    engine: Engine,
+    force: bool = False,
+    now: dt.datetime | None = None,
+    report: Report = lambda _: None,
+) -> TableResult:
+    """Load one table; raises PanoramaError on failure (nothing already in the lake is touched)."""
+    started = time.monotonic()
+    now = now or utcnow()
+    ds = source.settings
+    result = TableResult(ds.name, table.name)
+    if not table.fields:
+        raise SourceError(
+            f"datasource {ds.name!r}, table {table.name!r}: no fields configured; run set-tables-fields -t {table.name}"
+        )
+    state = load_state(storage, ds.name, table.name)
+    since = window_start(table, state, now, force)
+    result.mode = "full" if since is None else f"changed since {since:%Y-%m-%d %H:%M:%S}"
+    raw = raw_table(settings, table)
+    lake = settings.datalake
+    base = [(p.name, p.value) for p in lake.base_partitions]
+    columns = list(raw.columns)
+    header = header_line(columns)
+
+    plan: list[tuple[Partition, dict[str, Any] | None]]
+    if table.partition_fields:
+        values = list(source.partition_values(table, since))
+        plan = [
+            (base + [(f, partition_text(v)) for f, v in zip(table.partition_fields, combo, strict=True)],
+             dict(zip(table.partition_fields, combo, strict=True)))
+            for combo in values
+        ]
+    else:
+        plan = [(base, None)]
+    report(f"{ds.name}.{table.name}: {len(plan)} partition(s), {result.mode}")
+    written: list[Partition] = []
+    for partition, where in plan:
+        key = object_key(lake.base_prefix, table.name, partition)
+        body = _Counter(source.dump(table, columns, where))
+        result.bytes += storage.write(key, _prepend(header, body))
+        result.rows += body.rows
+        written.append(partition)
+    engine.add_partitions(raw, written)
+    result.partitions = len(written)
+    result.seconds = time.monotonic() - started
+    save_state(
+        storage,
+        ds.name,
+        table.name,
+        TableState(
+            last_success_start=now.isoformat(),
+            last_run_start=now.isoformat(),
+            rows=result.rows,
+            partitions=result.partitions,
+            bytes=result.bytes,
+            seconds=round(result.seconds, 3),
+            full=since is None,
+        ),
+    )
+    return result
+
+
+def _prepend(first: str, rest: Iterator[str] | _Counter) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def extract_and_load(
+    settings: Settings,
+    selected: Selected,
+    storage: Storage,
+    engine: Engine,
+    force: bool = False,
+    report: Report = lambda _: None,
+) -> RunSummary:
+    summary = RunSummary()
+    by_source: dict[str, tuple[DatasourceSettings, list[TableSettings]]] = {}
+    for ds, table in selected:
+        by_source.setdefault(ds.name, (ds, []))[1].append(table)
+    for ds, tables in by_source.values():
+        try:
+            source = open_source(ds)
+        except PanoramaError as exc:
+            summary.results += [TableResult(ds.name, t.name, error=str(exc)) for t in tables]
+            continue
+        with source:
+            for table in tables:
+                try:
+                    result = load_table(settings, source, table, storage, engine, force=force, report=report)
+                except Exception as exc:  # one table's failure must not stop the others
+                    message = str(exc) if isinstance(exc, PanoramaError) else f"unexpected {type(exc).__name__}: {exc}"
+                    log.debug("loading %s.%s failed", ds.name, table.name, exc_info=True)
+                    result = TableResult(ds.name, table.name, error=message)
+                    _record_failure(storage, ds.name, table.name, message)
+                summary.results.append(result)
+                report(_describe(result))
+    return summary
+
+
+def _record_failure(storage: Storage, datasource: str, table: str, error: str) -> None:
+    try:
+        state = load_state(storage, datasource, table)
+        state.last_run_start = utcnow().isoformat()
+        state.last_error = error
+        save_state(storage, datasource, table, state)
+    except PanoramaError:
+        pass  # the failure itself is what gets reported
+
+
+def _describe(r: TableResult) -> str:
+    if r.error:
+        return f"FAILED {r.datasource}.{r.table}: {r.error}"
+    return (
+        f"ok {r.datasource}.{r.table}: {r.rows} rows in {r.partitions} partition(s), "
+        f"{r.bytes / 1e6:.1f} MB, {r.seconds:.1f}s"
+    )
