@@ -65,8 +65,7 @@ def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[t
     out = [(settings.view_name(t), typed_view_sql(settings, t)) for _ds, t in selected if t.fields]
     if with_kpis and settings.kpi_views:
         base = settings.path.parent
-        paths = [p if Path(p).is_absolute() else Path(p) for p in settings.kpi_views]
-        paths = [p if p.exists() else base / p for p in paths]
+        paths = [Path(p) if Path(p).exists() else base / p for p in settings.kpi_views]
         for view in load_kpi_views(paths):
             out.append((view.name, f"CREATE OR REPLACE VIEW {quote_ident(view.name)} AS\n{view.sql}"))
     return out

@@ -18,14 +18,14 @@ from typing import Any
 from panorama_kpi.engines.base import Engine, Partition
 from panorama_kpi.errors import PanoramaError, SourceError
 from panorama_kpi.lake.csv import header_line
-from panorama_kpi.lake.layout import object_key, partition_text
+from panorama_kpi.lake.layout import decode_segment, object_key, partition_prefix, partition_text
 from panorama_kpi.lake.storage import Storage
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings, parse_interval
 from panorama_kpi.sources import open_source
 from panorama_kpi.sources.base import Source
 from panorama_kpi.state import TableState, load_state, save_state
-from panorama_kpi.views import raw_table
+from panorama_kpi.views import RawTable, raw_table
 
 Report = Callable[[str], None]
 log = logging.getLogger(__name__)
@@ -122,13 +122,19 @@ def load_table(
         plan = [(base, None)]
     report(f"{ds.name}.{table.name}: {len(plan)} partition(s), {result.mode}")
     written: list[Partition] = []
+    keys: set[str] = set()
     for partition, where in plan:
         key = object_key(lake.base_prefix, table.name, partition)
         body = _Counter(source.dump(table, columns, where))
         result.bytes += storage.write(key, _prepend(header, body))
         result.rows += body.rows
         written.append(partition)
+        keys.add(key)
     engine.add_partitions(raw, written)
+    if since is None and table.partition_fields:
+        stale = _prune(storage, engine, raw, table, partition_prefix(lake.base_prefix, table.name, base), keys)
+        if stale:
+            report(f"{ds.name}.{table.name}: removed {stale} partition(s) no longer in the source")
     result.partitions = len(written)
     result.seconds = time.monotonic() - started
     save_state(
@@ -146,6 +152,29 @@ def load_table(
         ),
     )
     return result
+
+
+def _prune(
+    storage: Storage, engine: Engine, raw: RawTable, table: TableSettings, prefix: str, keep: set[str]
+) -> int:
+    """After a full load, drop partitions whose values vanished from the source.
+
+    Only under this installation's base partitions: other sites sharing the
+    table prefix are never touched.
+    """
+    stale: list[Partition] = []
+    for key in list(storage.list(prefix)):
+        segments = key[len(prefix):].split("/")
+        if key in keep or segments[-1] != raw.file_name or len(segments) != len(table.partition_fields) + 1:
+            continue
+        pairs = [decode_segment(s) for s in segments[:-1]]
+        if [name for name, _ in pairs] != table.partition_fields:
+            continue
+        storage.delete(key)
+        stale.append(pairs)
+    if stale:
+        engine.remove_partitions(raw, stale)
+    return len(stale)
 
 
 def _prepend(first: str, rest: Iterator[str] | _Counter) -> Iterator[str]:

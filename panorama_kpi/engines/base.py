@@ -30,6 +30,10 @@ class Engine(ABC):
         """Make freshly written partitions visible (idempotent)."""
 
     @abstractmethod
+    def remove_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
+        """Forget partitions whose objects were deleted (`partitions` hold field partitions only)."""
+
+    @abstractmethod
     def drop_raw_table(self, table: RawTable) -> None: ...
 
     @abstractmethod

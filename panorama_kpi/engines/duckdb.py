@@ -116,6 +116,10 @@ class DuckDBEngine(Engine):
         # only rebuilt when it was the empty placeholder of a table without files.
         self.create_raw_table(table)
 
+    def remove_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
+        # The glob no longer matches deleted objects; only an emptied table needs its view rebuilt.
+        self.create_raw_table(table)
+
     def drop_raw_table(self, table: RawTable) -> None:
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(table.name)}"])
 
