@@ -25,10 +25,11 @@ from panorama_kpi.views import RawTable, quote_ident, quote_literal
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
 
 # OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
-# (nullstr is a line break, which a parsed field can never contain).
+# (nullstr is a line break, which a parsed field can never contain). Escaping can
+# triple a value's size, so lines may be far longer than DuckDB's 2 MB default.
 _CSV_OPTIONS = (
     "delim=',', quote='\"', escape='\\', header=true, strict_mode=false, auto_detect=false, "
-    "nullstr=chr(10), parallel=false"
+    "nullstr=chr(10), parallel=false, max_line_size=1073741824"
 )
 
 

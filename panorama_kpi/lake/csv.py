@@ -74,8 +74,22 @@ def render(value: Any) -> str | None:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False)
+        except ValueError:  # NaN/Infinity inside a document: not JSON; Trino would reject it
+            return render(_finite(value))
     return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """Replace non-finite floats inside a document by their names as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return render(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _render_timedelta(value: dt.timedelta) -> str:
@@ -126,7 +140,7 @@ def encode_row(values: Sequence[Any]) -> str:
 
 
 def header_line(columns: Sequence[str]) -> str:
-    return ",".join([quote_field(c) for c in columns]) + ROW_SEPARATOR
+    return ",".join([quote_field(encode_raw(c)) for c in columns]) + ROW_SEPARATOR
 
 
 def encode_rows(rows: Iterable[Sequence[Any]], batch: int = 2000) -> Iterator[str]:
