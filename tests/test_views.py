@@ -129,3 +129,26 @@ def test_engine_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match="not valid Athena SQL"):
         engine.query("SELEC 1 FROM")
     engine.close()
+
+
+def test_catalog_locked_by_another_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    engine = DuckDBEngine(tmp_path, "panorama")
+    engine.check()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(30)",
+         str(engine.catalog_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        engine.lock_timeout = 0.5
+        with pytest.raises(EngineError, match="stayed locked by another process"):
+            engine.check()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert engine.check().startswith("DuckDB")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,44 +49,62 @@ class DuckDBEngine(Engine):
     def __init__(self, lake_root: str | os.PathLike[str], database: str) -> None:
         self.root = Path(lake_root).resolve()
         self.database = database
-        self._con: Any = None
+        self._readers: list[Any] = []
+
+    lock_timeout = 60.0
 
     @property
     def catalog_path(self) -> Path:
         return self.root / CATALOG_FILE
 
-    def _connect(self) -> Any:
-        if self._con is None:
-            import duckdb
+    def _open(self, read_only: bool = False) -> Any:
+        """A connection for one operation. The catalog file admits one writing process,
+        so connections are short-lived, and a lock held by another run is waited for."""
+        import duckdb
 
-            self.catalog_path.parent.mkdir(parents=True, exist_ok=True)
+        read_only = read_only and self.catalog_path.exists()
+        self.catalog_path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
             try:
-                con = duckdb.connect(str(self.catalog_path))
+                con = duckdb.connect(str(self.catalog_path), read_only=read_only)
+                break
             except duckdb.Error as exc:
                 msg = str(exc).splitlines()[0]
-                if "lock" in msg.lower():
-                    msg = "the catalog is in use by another process (a running extract-and-load?); retry when it ends"
-                raise EngineError(f"cannot open DuckDB catalog {self.catalog_path}: {msg}") from None
-            con.execute("SET file_search_path = ?", [str(self.root)])
+                if "lock" not in msg.lower():
+                    raise EngineError(f"cannot open DuckDB catalog {self.catalog_path}: {msg}") from None
+                if time.monotonic() > deadline:
+                    raise EngineError(
+                        f"DuckDB catalog {self.catalog_path} stayed locked by another process for "
+                        f"{self.lock_timeout:.0f}s; retry when it ends"
+                    ) from None
+                time.sleep(0.25)
+        con.execute("SET file_search_path = ?", [str(self.root)])
+        if not read_only:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
+        try:
             con.execute(f"SET schema = {quote_literal(self.database)}")
-            self._con = con
-        return self._con
+        except duckdb.Error:
+            pass  # read-only catalog without our schema yet: queries will say what is missing
+        return con
 
     def _run(self, statements: Sequence[str]) -> None:
         import duckdb
 
-        con = self._connect()
-        for sql in statements:
-            try:
-                con.execute(sql)
-            except duckdb.Error as exc:
-                raise EngineError(f"DuckDB: {str(exc).splitlines()[0]}") from None
+        con = self._open()
+        try:
+            for sql in statements:
+                try:
+                    con.execute(sql)
+                except duckdb.Error as exc:
+                    raise EngineError(f"DuckDB: {str(exc).splitlines()[0]}") from None
+        finally:
+            con.close()
 
     def check(self) -> str:
         import duckdb
 
-        self._connect()
+        self._run(["SELECT 1"])
         return f"DuckDB {duckdb.__version__} catalog {self.catalog_path}"
 
     def _glob(self, table: RawTable) -> str:
@@ -136,11 +155,22 @@ class DuckDBEngine(Engine):
     def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         import duckdb
 
-        con = self._connect()
+        statement = to_duckdb(sql)
+        con = self._open(read_only=True)
+        self._readers.append(con)
         try:
-            cur = con.execute(to_duckdb(sql))
+            cur = con.execute(statement)
         except duckdb.Error as exc:
-            raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+            if "read-only" in str(exc).lower():
+                con.close()
+                con = self._open()
+                self._readers.append(con)
+                try:
+                    cur = con.execute(statement)
+                except duckdb.Error as exc2:
+                    raise EngineError(f"query failed: {str(exc2).splitlines()[0]}") from None
+            else:
+                raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
         columns = [d[0] for d in (cur.description or [])]
 
         def rows() -> Iterator[tuple[Any, ...]]:
@@ -156,6 +186,6 @@ class DuckDBEngine(Engine):
         return columns, rows()
 
     def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        for con in self._readers:
+            con.close()
+        self._readers.clear()
