@@ -262,3 +262,10 @@ def test_full_load_removes_vanished_partitions_only_for_this_site(project: Path)
     assert not (base / "site=example.com/course=c1/notes.csv").exists()
     assert other_site.exists()
     assert (base / "site=example.com/course=__HIVE_DEFAULT_PARTITION__/notes.csv").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    from panorama_kpi.errors import SettingsError
+
+    with pytest.raises(SettingsError):
+        run("--debug", "--settings", str(tmp_path / "nope.yaml"), "test-connections")
