@@ -20,7 +20,9 @@ def _skip_fieldless(selected: Selected, report: Report) -> Selected:
         if table.fields:
             kept.append((ds, table))
         else:
-            report(f"skipped {ds.name}.{table.name}: no fields configured (run set-tables-fields -t {table.name})")
+            report(
+                f"skipped {ds.name}.{table.name}: no fields configured (run set-tables-fields -t {table.name})"
+            )
     return kept
 
 
@@ -33,7 +35,9 @@ def create_tables_ddl(settings: Settings, selected: Selected, engine: Engine | N
         raw = raw_table(settings, table)
         if engine is None:
             lake = settings.datalake
-            statements.append(create_table_ddl(raw, lake.panorama_raw_data_bucket or "", lake.datalake_database))
+            statements.append(
+                create_table_ddl(raw, lake.panorama_raw_data_bucket or "", lake.datalake_database)
+            )
         else:
             statements += engine.raw_table_ddl(raw)
     return statements
@@ -57,7 +61,9 @@ def drop_tables(settings: Settings, selected: Selected, engine: Engine, report: 
 
 
 def drop_tables_ddl(settings: Settings, selected: Selected) -> list[str]:
-    return [drop_table_ddl(raw_table(settings, t), settings.datalake.datalake_database) for _ds, t in selected]
+    return [
+        drop_table_ddl(raw_table(settings, t), settings.datalake.datalake_database) for _ds, t in selected
+    ]
 
 
 def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[tuple[str, str]]:
@@ -71,7 +77,9 @@ def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[t
     return out
 
 
-def create_views(settings: Settings, selected: Selected, engine: Engine, with_kpis: bool, report: Report) -> int:
+def create_views(
+    settings: Settings, selected: Selected, engine: Engine, with_kpis: bool, report: Report
+) -> int:
     selected = _skip_fieldless(selected, report)
     views = views_sql(settings, selected, with_kpis)
     for name, sql in views:

@@ -37,14 +37,18 @@ class PanoramaGroup(click.Group):
 
 
 @click.group(cls=PanoramaGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--settings", "settings_path", default=DEFAULT_SETTINGS, show_default=True, help="Settings file.")
+@click.option(
+    "--settings", "settings_path", default=DEFAULT_SETTINGS, show_default=True, help="Settings file."
+)
 @click.option("--debug", is_flag=True, help="Verbose logging and full tracebacks.")
 @click.version_option(__version__, prog_name="panorama-kpi")
 @click.pass_context
 def main(ctx: click.Context, settings_path: str, debug: bool) -> None:
     """Extract operational tables to a CSV lake and keep KPI views over it."""
     ctx.meta["panorama.debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = {"settings_path": settings_path}
 
 
@@ -93,7 +97,9 @@ def test_connections(ctx: click.Context) -> None:
 
 @main.command("set-tables")
 @click.option("-d", "--datasource", help="Only this datasource.")
-@click.option("-t", "--tables", help="Comma-separated table names to add (default: every table of the source).")
+@click.option(
+    "-t", "--tables", help="Comma-separated table names to add (default: every table of the source)."
+)
 @click.pass_context
 def set_tables(ctx: click.Context, datasource: str | None, tables: str | None) -> None:
     """Write the source's table list into the settings file."""
@@ -116,7 +122,9 @@ def set_tables_fields(ctx: click.Context, all_: bool, datasource: str | None, ta
 @selection_options
 @click.option("--dry-run", is_flag=True, help="Print the DDL; connect to nothing.")
 @click.pass_context
-def create_datalake_tables(ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, dry_run: bool) -> None:
+def create_datalake_tables(
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, dry_run: bool
+) -> None:
     """Register raw tables (string columns, Hive partitions) in the catalog."""
     from panorama_kpi import catalog
 
@@ -141,7 +149,9 @@ def _print_statements(statements: Sequence[str]) -> None:
 @selection_options
 @click.option("--dry-run", is_flag=True, help="Print the view SQL; connect to nothing.")
 @click.pass_context
-def create_datalake_views(ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, dry_run: bool) -> None:
+def create_datalake_views(
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, dry_run: bool
+) -> None:
     """Create typed views over the raw tables (and, with --all, the KPI views)."""
     from panorama_kpi import catalog
 
@@ -169,7 +179,9 @@ def drop_datalake_tables(ctx: click.Context, all_: bool, datasource: str | None,
 @selection_options
 @click.option("--force", is_flag=True, help="Full dump of every partition, ignoring incremental windows.")
 @click.pass_context
-def extract_and_load(ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, force: bool) -> None:
+def extract_and_load(
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, force: bool
+) -> None:
     """Dump the selected tables into the lake and register new partitions."""
     from panorama_kpi.lake import open_storage
     from panorama_kpi.pipeline import extract_and_load as run
@@ -188,7 +200,9 @@ def extract_and_load(ctx: click.Context, all_: bool, datasource: str | None, tab
 
 @main.command("query")
 @click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 @click.pass_context
 def query(ctx: click.Context, sql: str, fmt: str) -> None:
     """Run SQL (Athena dialect) on the configured engine."""
@@ -214,8 +228,14 @@ def _jsonable(value: Any) -> Any:
 
 
 def _print_json(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
-    click.echo(json.dumps([{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows],
-                          ensure_ascii=False, indent=1, default=str))
+    click.echo(
+        json.dumps(
+            [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows],
+            ensure_ascii=False,
+            indent=1,
+            default=str,
+        )
+    )
 
 
 def _text(value: Any) -> str:

@@ -53,7 +53,7 @@ class RunSummary:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class _Counter:
@@ -69,7 +69,9 @@ class _Counter:
             yield chunk
 
 
-def window_start(table: TableSettings, state: TableState, now: dt.datetime, force: bool) -> dt.datetime | None:
+def window_start(
+    table: TableSettings, state: TableState, now: dt.datetime, force: bool
+) -> dt.datetime | None:
     """Start of the incremental window, None for a full load.
 
     panorama-elt reloads partitions changed within `interval`; we also reach back
@@ -114,8 +116,10 @@ def load_table(
     if table.partition_fields:
         values = list(source.partition_values(table, since))
         plan = [
-            (base + [(f, partition_text(v)) for f, v in zip(table.partition_fields, combo, strict=True)],
-             dict(zip(table.partition_fields, combo, strict=True)))
+            (
+                base + [(f, partition_text(v)) for f, v in zip(table.partition_fields, combo, strict=True)],
+                dict(zip(table.partition_fields, combo, strict=True)),
+            )
             for combo in values
         ]
     else:
@@ -132,7 +136,9 @@ def load_table(
         keys.add(key)
     engine.add_partitions(raw, written)
     if since is None and table.partition_fields:
-        stale = _prune(storage, engine, raw, table, partition_prefix(lake.base_prefix, table.name, base), keys)
+        stale = _prune(
+            storage, engine, raw, table, partition_prefix(lake.base_prefix, table.name, base), keys
+        )
         if stale:
             report(f"{ds.name}.{table.name}: removed {stale} partition(s) no longer in the source")
     result.partitions = len(written)
@@ -164,7 +170,7 @@ def _prune(
     """
     stale: list[Partition] = []
     for key in list(storage.list(prefix)):
-        segments = key[len(prefix):].split("/")
+        segments = key[len(prefix) :].split("/")
         if key in keep or segments[-1] != raw.file_name or len(segments) != len(table.partition_fields) + 1:
             continue
         pairs = [decode_segment(s) for s in segments[:-1]]
@@ -205,7 +211,11 @@ def extract_and_load(
                 try:
                     result = load_table(settings, source, table, storage, engine, force=force, report=report)
                 except Exception as exc:  # one table's failure must not stop the others
-                    message = str(exc) if isinstance(exc, PanoramaError) else f"unexpected {type(exc).__name__}: {exc}"
+                    message = (
+                        str(exc)
+                        if isinstance(exc, PanoramaError)
+                        else f"unexpected {type(exc).__name__}: {exc}"
+                    )
                     log.debug("loading %s.%s failed", ds.name, table.name, exc_info=True)
                     result = TableResult(ds.name, table.name, error=message)
                     _record_failure(storage, ds.name, table.name, message)

@@ -88,7 +88,9 @@ class Settings:
         for ds in self.datasources:
             if ds.name == name:
                 return ds
-        raise SettingsError(f"no datasource named {name!r}{_suggest(name, [d.name for d in self.datasources])}")
+        raise SettingsError(
+            f"no datasource named {name!r}{_suggest(name, [d.name for d in self.datasources])}"
+        )
 
 
 def _prefixed(prefix: str, kind: str, table: str) -> str:
@@ -117,9 +119,7 @@ _PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field"}
 _INTERVAL_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 #: panorama-elt's prefixed keys -> the generic key every source type reads.
-ALIASES = {
-    f"mysql_{k}": k for k in ("host", "port", "username", "password", "database")
-}
+ALIASES = {f"mysql_{k}": k for k in ("host", "port", "username", "password", "database")}
 
 
 def _suggest(word: str, choices: Any) -> str:
@@ -139,7 +139,9 @@ def interpolate(value: Any, where: str) -> Any:
                 return os.environ[name]
             if default is not None:
                 return default
-            raise SettingsError(f"{where}: environment variable {name} is not set (export it, or write ${{{name}:-default}})")
+            raise SettingsError(
+                f"{where}: environment variable {name} is not set (export it, or write ${{{name}:-default}})"
+            )
 
         return _ENV_RE.sub(sub, value) if "$" in value else value
     if isinstance(value, dict):
@@ -157,7 +159,9 @@ def parse_interval(text: str, where: str) -> dt.timedelta:
         if unit in _INTERVAL_UNITS:
             return dt.timedelta(seconds=int(parts[0]) * _INTERVAL_UNITS[unit])
     units = ", ".join(_INTERVAL_UNITS)
-    raise SettingsError(f"{where}: invalid interval {text!r}; write '<number> <unit>' with unit one of {units}")
+    raise SettingsError(
+        f"{where}: invalid interval {text!r}; write '<number> <unit>' with unit one of {units}"
+    )
 
 
 def _check_keys(mapping: dict[str, Any], allowed: Any, where: str) -> None:
@@ -175,7 +179,9 @@ def _typed(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
         return str(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         names = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
-        kind = {"str": "a string", "int": "an integer", "list": "a list", "dict": "a mapping"}.get(names, names)
+        kind = {"str": "a string", "int": "an integer", "list": "a list", "dict": "a mapping"}.get(
+            names, names
+        )
         raise SettingsError(f"{where}: expected {kind}, got {type(value).__name__} {value!r}")
     return value
 
@@ -290,7 +296,8 @@ def _load_datasource(raw: Any, where: str) -> DatasourceSettings:
             continue  # the generic key wins over panorama-elt's prefixed one
         options[canonical] = _typed(value, allowed[key], f"{where}.{key}")
     tables = [
-        _load_table(item, f"{where}.tables[{i}]") for i, item in enumerate(_as_list(raw.get("tables"), f"{where}.tables"))
+        _load_table(item, f"{where}.tables[{i}]")
+        for i, item in enumerate(_as_list(raw.get("tables"), f"{where}.tables"))
     ]
     return DatasourceSettings(type=raw["type"], name=name, options=options, tables=tables)
 
@@ -311,7 +318,9 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         _check_keys(item, ("name", "type"), fwhere)
         if not item.get("name"):
             raise SettingsError(f"{fwhere}.name: required")
-        fields.append(Field(_typed(item["name"], str, f"{fwhere}.name"), str(item.get("type") or "varchar").lower()))
+        fields.append(
+            Field(_typed(item["name"], str, f"{fwhere}.name"), str(item.get("type") or "varchar").lower())
+        )
     table = TableSettings(
         name=name,
         fields=fields,

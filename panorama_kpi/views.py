@@ -53,10 +53,30 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-_INT = {"int", "integer", "tinyint", "smallint", "mediumint", "bigint", "year", "int2", "int4", "int8",
-        "serial", "bigserial", "smallserial", "unsigned"}
+_INT = {
+    "int",
+    "integer",
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "bigint",
+    "year",
+    "int2",
+    "int4",
+    "int8",
+    "serial",
+    "bigserial",
+    "smallserial",
+    "unsigned",
+}
 _FLOAT = {"float", "double", "real", "double precision", "float4", "float8", "decimal", "numeric"}
-_TIMESTAMP = {"datetime", "timestamp", "timestamptz", "timestamp with time zone", "timestamp without time zone"}
+_TIMESTAMP = {
+    "datetime",
+    "timestamp",
+    "timestamptz",
+    "timestamp with time zone",
+    "timestamp without time zone",
+}
 _BOOL = {"bool", "boolean"}
 _DECIMAL_RE = re.compile(r"^(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
 

@@ -28,7 +28,9 @@ def create_table_ddl(table: RawTable, bucket: str, database: str) -> str:
     columns = ",\n  ".join(f"{hive_ident(c)} string" for c in table.columns)
     parts = ""
     if table.partition_columns:
-        parts = "\nPARTITIONED BY (" + ", ".join(f"{hive_ident(c)} string" for c in table.partition_columns) + ")"
+        parts = (
+            "\nPARTITIONED BY (" + ", ".join(f"{hive_ident(c)} string" for c in table.partition_columns) + ")"
+        )
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {hive_ident(database)}.{hive_ident(table.name)} (\n  {columns}\n)"
         f"{parts}\n"

@@ -9,6 +9,7 @@ view deployed to Athena.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import time
@@ -82,10 +83,9 @@ class DuckDBEngine(Engine):
         con.execute("SET file_search_path = ?", [str(self.root)])
         if not read_only:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
-        try:
+        # A read-only catalog may lack our schema yet: queries will then say what is missing.
+        with contextlib.suppress(duckdb.Error):
             con.execute(f"SET schema = {quote_literal(self.database)}")
-        except duckdb.Error:
-            pass  # read-only catalog without our schema yet: queries will say what is missing
         return con
 
     def _run(self, statements: Sequence[str]) -> None:
@@ -126,7 +126,9 @@ class DuckDBEngine(Engine):
             options += f", hive_partitioning=true, hive_types={{{hive}}}, hive_types_autocast=false"
         else:
             options += ", hive_partitioning=false"
-        return [f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM read_csv({quote_literal(pattern)}, {options})"]
+        return [
+            f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM read_csv({quote_literal(pattern)}, {options})"
+        ]
 
     def create_raw_table(self, table: RawTable) -> None:
         self._run(self.raw_table_ddl(table))

@@ -63,7 +63,7 @@ def render(value: Any) -> str | None:
         return format(value, "f")
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat(" ", "microseconds")
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -75,7 +75,9 @@ def render(value: Any) -> str | None:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, (dict, list, tuple)):
         try:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False)
+            return json.dumps(
+                value, ensure_ascii=False, separators=(",", ":"), default=_json_default, allow_nan=False
+            )
         except ValueError:  # NaN/Infinity inside a document: not JSON; Trino would reject it
             return render(_finite(value))
     return str(value)

@@ -1,6 +1,6 @@
 """Hive-style object keys, compatible with panorama-elt:
 
-    [<base_prefix>/]<table>/[<base k>=<v>/...][<field k>=<v>/...]<table>.csv
+[<base_prefix>/]<table>/[<base k>=<v>/...][<field k>=<v>/...]<table>.csv
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ never a partial file, and a failed write leaves the old object untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -73,10 +74,8 @@ class LocalStorage(Storage):
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException as exc:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             if isinstance(exc, OSError):
                 raise LakeError(f"cannot write {path}: {exc.strerror}") from None
             raise
@@ -98,10 +97,8 @@ class LocalStorage(Storage):
                     yield str(Path(dirpath, name).relative_to(self.root).as_posix())
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
-        except FileNotFoundError:
-            pass
 
     def check(self) -> str:
         key = "_panorama/connection-test"

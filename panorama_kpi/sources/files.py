@@ -88,7 +88,9 @@ class _RowFileSource(Source):
         seen = {tuple(None if r[i] in (None, "") else r[i] for i in idx) for r in rows}
         return iter(sorted(seen, key=lambda t: tuple((v is None, str(v)) for v in t)))
 
-    def dump(self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None) -> Iterator[str]:
+    def dump(
+        self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
+    ) -> Iterator[str]:
         header, rows = self._filtered(table, where, None)
         idx = self._indexes(table.name, header, columns)
 
@@ -138,7 +140,9 @@ class ExcelSource(_RowFileSource):
         try:
             return openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a bad file
-            raise SourceError(f"datasource {self.name!r}: cannot open workbook {str(path)!r}: {exc}") from None
+            raise SourceError(
+                f"datasource {self.name!r}: cannot open workbook {str(path)!r}: {exc}"
+            ) from None
 
     def check(self) -> str:
         book = self._workbook()

@@ -33,4 +33,4 @@ class CourseStructuresSource(Source):
             "(it needs the MongoDB source); remove it or select other datasources with -d"
         )
 
-    check = list_tables = describe = partition_values = dump = _unsupported  # type: ignore[assignment]
+    check = list_tables = describe = partition_values = dump = _unsupported
