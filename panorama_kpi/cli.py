@@ -178,9 +178,16 @@ def drop_datalake_tables(ctx: click.Context, all_: bool, datasource: str | None,
 @main.command("extract-and-load")
 @selection_options
 @click.option("--force", is_flag=True, help="Full dump of every partition, ignoring incremental windows.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Connections per datasource dumping partitions in parallel.",
+)
 @click.pass_context
 def extract_and_load(
-    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, force: bool
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, force: bool, workers: int
 ) -> None:
     """Dump the selected tables into the lake and register new partitions."""
     from panorama_kpi.lake import open_storage
@@ -188,7 +195,15 @@ def extract_and_load(
 
     settings = _settings(ctx)
     selected = _selection(ctx, all_, datasource, tables)
-    summary = run(settings, selected, open_storage(settings), _engine(ctx), force=force, report=_progress)
+    summary = run(
+        settings,
+        selected,
+        open_storage(settings),
+        _engine(ctx),
+        force=force,
+        report=_progress,
+        workers=workers,
+    )
     ok = len(summary.results) - len(summary.failed)
     rows = sum(r.rows for r in summary.results)
     click.echo(f"{ok} table(s) loaded, {len(summary.failed)} failed, {rows} rows")

@@ -8,10 +8,13 @@ failing table is reported and the run moves on to the next one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,8 +96,14 @@ def load_table(
     force: bool = False,
     now: dt.datetime | None = None,
     report: Report = lambda _: None,
+    extra_sources: Sequence[Source] = (),
 ) -> TableResult:
-    """Load one table; raises PanoramaError on failure (nothing already in the lake is touched)."""
+    """Load one table; raises PanoramaError on failure (nothing already in the lake is touched).
+
+    `extra_sources` (more connections to the same datasource) dump partitions in
+    parallel: while one partition's rows are encoded and written here, the next
+    one's query is already running on the server.
+    """
     started = time.monotonic()
     now = now or utcnow()
     ds = source.settings
@@ -125,14 +134,18 @@ def load_table(
     else:
         plan = [(base, None)]
     report(f"{ds.name}.{table.name}: {len(plan)} partition(s), {result.mode}")
-    written: list[Partition] = []
-    keys: set[str] = set()
-    for partition, where in plan:
+
+    def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
         key = object_key(lake.base_prefix, table.name, partition)
-        body = _Counter(source.dump(table, columns, where))
-        result.bytes += storage.write(key, _prepend(header, body))
-        result.rows += body.rows
-        written.append(partition)
+        body = _Counter(src.dump(table, columns, where))
+        size = storage.write(key, _prepend(header, body))
+        return key, size, body.rows
+
+    written = [partition for partition, _ in plan]
+    keys: set[str] = set()
+    for key, size, rows in _run_partitions(plan, [source, *extra_sources], dump_one):
+        result.bytes += size
+        result.rows += rows
         keys.add(key)
     engine.add_partitions(raw, written)
     if since is None and table.partition_fields:
@@ -158,6 +171,38 @@ def load_table(
         ),
     )
     return result
+
+
+def _run_partitions(
+    plan: Sequence[tuple[Partition, dict[str, Any] | None]],
+    sources: Sequence[Source],
+    dump_one: Callable[[Source, Partition, dict[str, Any] | None], tuple[str, int, int]],
+) -> Iterator[tuple[str, int, int]]:
+    """Dump every planned partition, one per source connection at a time; the first
+    failure cancels what has not started and is raised."""
+    if len(sources) < 2 or len(plan) < 2:
+        for partition, where in plan:
+            yield dump_one(sources[0], partition, where)
+        return
+    free: queue.SimpleQueue[Source] = queue.SimpleQueue()
+    for src in sources:
+        free.put(src)
+
+    def job(partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
+        src = free.get()
+        try:
+            return dump_one(src, partition, where)
+        finally:
+            free.put(src)
+
+    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="dump") as pool:
+        futures = [pool.submit(job, partition, where) for partition, where in plan]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _prune(
@@ -195,7 +240,9 @@ def extract_and_load(
     engine: Engine,
     force: bool = False,
     report: Report = lambda _: None,
+    workers: int = 2,
 ) -> RunSummary:
+    """Load the selected tables; `workers` connections per datasource dump partitions in parallel."""
     summary = RunSummary()
     by_source: dict[str, tuple[DatasourceSettings, list[TableSettings]]] = {}
     for ds, table in selected:
@@ -206,10 +253,22 @@ def extract_and_load(
         except PanoramaError as exc:
             summary.results += [TableResult(ds.name, t.name, error=str(exc)) for t in tables]
             continue
-        with source:
+        extra = [open_source(ds) for _ in range(max(0, workers - 1))]
+        with source, contextlib.ExitStack() as stack:
+            for src in extra:
+                stack.enter_context(src)
             for table in tables:
                 try:
-                    result = load_table(settings, source, table, storage, engine, force=force, report=report)
+                    result = load_table(
+                        settings,
+                        source,
+                        table,
+                        storage,
+                        engine,
+                        force=force,
+                        report=report,
+                        extra_sources=extra,
+                    )
                 except Exception as exc:  # one table's failure must not stop the others
                     message = (
                         str(exc)

@@ -269,3 +269,14 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
     with pytest.raises(SettingsError):
         run("--debug", "--settings", str(tmp_path / "nope.yaml"), "test-connections")
+
+
+def test_parallel_workers_write_the_same_lake(project: Path) -> None:
+    def snapshot() -> dict[str, bytes]:
+        root = project / "lake/app"
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.csv"))}
+
+    assert run("extract-and-load", "--all", "--workers", "1").exit_code == 0
+    one = snapshot()
+    assert run("extract-and-load", "--all", "--force", "--workers", "3").exit_code == 0
+    assert snapshot() == one and len(one) == 4
