@@ -150,7 +150,8 @@ def load_kpi_views(paths: list[Path]) -> list[KpiView]:
             except sqlglot.errors.ParseError as exc:
                 first = str(exc).splitlines()[0]
                 raise SettingsError(f"view {f.name}: not valid Athena SQL: {first}") from None
-            refs = frozenset(t.name for t in tree.find_all(exp.Table))
+            ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+            refs = frozenset(t.name for t in tree.find_all(exp.Table) if t.name not in ctes)
             views[f.stem] = KpiView(f.stem, text, f, refs)
     ordered: list[KpiView] = []
     state: dict[str, int] = {}

@@ -152,3 +152,10 @@ def test_catalog_locked_by_another_process(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     assert engine.check().startswith("DuckDB")
+
+
+def test_cte_names_are_not_dependencies(tmp_path: Path) -> None:
+    (tmp_path / "daily.sql").write_text("WITH totals AS (SELECT 1 AS n) SELECT n FROM totals", encoding="utf-8")
+    (tmp_path / "totals.sql").write_text("WITH daily AS (SELECT 2 AS n) SELECT n FROM daily", encoding="utf-8")
+    views = load_kpi_views([tmp_path])
+    assert {v.name: v.depends_on for v in views} == {"daily": frozenset(), "totals": frozenset()}
