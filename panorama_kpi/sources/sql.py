@@ -1,0 +1,216 @@
+"""What the SQL sources (MySQL/MariaDB, PostgreSQL, SQLite) share.
+
+Every dialect renders rows to the lake's CSV text *on the server*, from the column
+types it finds in the catalog at dump time (not the types declared in the settings),
+so a pure-Python driver decodes one string per row instead of one typed value per
+field: that per-field decoding is what makes pymysql and psycopg2 cursors slow.
+Each dialect chooses the cheapest wire shape for its server (see its module); the
+lines that leave `dump` are always exactly `panorama_kpi.lake.csv.encode_row` of the
+values' canonical text.
+
+Values are never formatted into SQL: filters are bound parameters, identifiers go
+through `quote`, and the few constants the expressions need are written so that no
+server setting (sql_mode, standard_conforming_strings) changes their meaning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from panorama_kpi.errors import PanoramaError, SourceError
+from panorama_kpi.settings import Field, TableSettings
+from panorama_kpi.sources.base import PartitionFilter, Source
+
+#: Seconds to wait for a server to answer a connection attempt.
+CONNECT_TIMEOUT = 10
+
+#: About this many bytes of CSV text per chunk handed to the pipeline.
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as the source's catalog describes it."""
+
+    name: str
+    type: str  # what describe() reports, e.g. 'varchar', 'decimal(10,2)', 'timestamptz'
+    nullable: bool = True
+    detail: Any = None  # dialect facts the rendering needs (charset, precision, base type...)
+
+
+class SQLSource(Source):
+    """A database reached through a DB-API driver; subclasses supply the dialect."""
+
+    #: Identifier quote character; doubled inside names.
+    quote_char: ClassVar[str] = '"'
+    #: Driver parameter marker. With "%s" every literal % in a statement is doubled.
+    placeholder: ClassVar[str] = "%s"
+    #: Human name of the server kind, for messages.
+    server_name: ClassVar[str] = "SQL"
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._conn: Any = None
+        self._catalog: dict[str, list[Column]] = {}
+
+    # ------------------------------------------------------------ dialect hooks
+    @abstractmethod
+    def _connect(self) -> Any:
+        """Open a driver connection (errors are translated by the caller)."""
+
+    @abstractmethod
+    def _introspect(self, table: str) -> list[Column]:
+        """Columns of `table` in order; empty when the table does not exist."""
+
+    @abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run a statement with a small result (catalog, distinct values) and return its rows."""
+
+    @abstractmethod
+    def _stream(self, table: str, columns: list[Column], where: str, params: list[Any]) -> Iterator[str]:
+        """CSV text chunks (whole lines) of `SELECT columns FROM table WHERE where`."""
+
+    @abstractmethod
+    def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
+        """One-line SourceError for a driver error; None for anything else."""
+
+    @abstractmethod
+    def table_ref(self, table: str) -> str:
+        """The table as it is written in a FROM clause."""
+
+    def _bind(self, value: Any, column: Column) -> Any:
+        """Parameter for a value compared with `column` (dialects adjust time zones)."""
+        return value
+
+    # ------------------------------------------------------------ shared parts
+    #: Port the driver uses when none is configured (for messages).
+    default_port: ClassVar[int | None] = None
+
+    @property
+    def address(self) -> str:
+        """host:port as the driver will reach it, for messages."""
+        port = self.option("port", self.default_port)
+        return f"{self.option('host', 'localhost')}{f':{port}' if port else ''}"
+
+    @property
+    def where_text(self) -> str:
+        """Where the tables live, for messages: 'database d at host:port'."""
+        return f"database {self.option('database', '')} at {self.address}"
+
+    def quote(self, name: str) -> str:
+        q = self.quote_char
+        text = q + name.replace(q, q + q) + q
+        return text.replace("%", "%%") if self.placeholder == "%s" else text
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            with self.errors():
+                self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail
+                conn.close()
+
+    def drop_connection(self) -> None:
+        """Forget a connection left mid-result (an abandoned stream); the next call reconnects."""
+        self.close()
+
+    @contextmanager
+    def errors(self, table: str | None = None) -> Iterator[None]:
+        """Turn driver errors into one-line SourceErrors (PanoramaErrors pass through)."""
+        try:
+            yield
+        except PanoramaError:
+            raise
+        except Exception as exc:
+            err = self._translate(exc, table)
+            if err is None:
+                raise
+            raise err from None
+
+    def fail(self, table: str | None, text: str) -> SourceError:
+        where = f", table {table!r}" if table else ""
+        return SourceError(f"datasource {self.name!r}{where}: {text}")
+
+    def columns(self, table: str) -> list[Column]:
+        if table not in self._catalog:
+            with self.errors(table):
+                cols = self._introspect(table)
+            if not cols:
+                raise SourceError(
+                    f"table {table!r} not found in datasource {self.name!r} ({self.where_text}) "
+                    "— run set-tables or fix the name"
+                )
+            self._catalog[table] = cols
+        return self._catalog[table]
+
+    def pick(self, table: str, names: Sequence[str], role: str = "field") -> list[Column]:
+        """The named columns, in that order; a name the table lacks is an error naming it."""
+        by_name = {c.name: c for c in self.columns(table)}
+        for name in names:
+            if name not in by_name:
+                hint = {
+                    "field": "run set-tables-fields or fix the table's fields",
+                    "partition field": "fix partitions.partition_fields",
+                    "timestamp field": "fix partitions.timestamp_field",
+                }.get(role, "fix the settings")
+                raise self.fail(table, f"{role} {name!r} is not a column of the table in the source — {hint}")
+        return [by_name[n] for n in names]
+
+    def describe(self, table: str) -> list[Field]:
+        return [Field(c.name, c.type) for c in self.columns(table)]
+
+    def where_clause(self, table: str, where: PartitionFilter | None) -> tuple[str, list[Any]]:
+        if not where:
+            return "", []
+        cols = self.pick(table, list(where), "partition field")
+        parts, params = [], []
+        for col, value in zip(cols, where.values(), strict=True):
+            if value is None:
+                parts.append(f"{self.quote(col.name)} IS NULL")
+            else:
+                parts.append(f"{self.quote(col.name)} = {self.placeholder}")
+                params.append(self._bind(value, col))
+        return " WHERE " + " AND ".join(parts), params
+
+    def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
+        fields = self.pick(table.name, table.partition_fields, "partition field")
+        if not fields:
+            return iter([()])
+        names = ", ".join(self.quote(f.name) for f in fields)
+        sql = f"SELECT DISTINCT {names} FROM {self.table_ref(table.name)}"
+        params: list[Any] = []
+        if since is not None and table.timestamp_field:
+            ts = self.pick(table.name, [table.timestamp_field], "timestamp field")[0]
+            sql += f" WHERE {self.quote(ts.name)} >= {self.placeholder}"
+            params.append(self._bind(since, ts))
+        sql += " ORDER BY " + ", ".join(str(i + 1) for i in range(len(fields)))
+        with self.errors(table.name):
+            rows = self._rows(sql, params)
+        return iter([tuple(r) for r in rows])
+
+    def dump(
+        self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
+    ) -> Iterator[str]:
+        cols = self.pick(table.name, columns)
+        where_sql, params = self.where_clause(table.name, where)
+        return self._guarded(table.name, cols, where_sql, params)
+
+    def _guarded(self, table: str, cols: list[Column], where: str, params: list[Any]) -> Iterator[str]:
+        with self.errors(table):
+            if cols:
+                yield from self._stream(table, cols, where, params)
+            else:  # no columns in the files: one empty line per row
+                (count,) = self._rows(f"SELECT COUNT(*) FROM {self.table_ref(table)}{where}", params)[0]
+                for start in range(0, count, 100_000):
+                    yield "\n" * min(100_000, count - start)
