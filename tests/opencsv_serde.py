@@ -166,7 +166,11 @@ class CSVParser:
                         and n > i + 1
                         and line[i + 1] != self.separator
                     ):
-                        if self.ignore_leading_white_space and sb and all(java_is_whitespace(ch) for ch in "".join(sb)):
+                        if (
+                            self.ignore_leading_white_space
+                            and sb
+                            and all(java_is_whitespace(ch) for ch in "".join(sb))
+                        ):
                             sb.clear()
                         else:
                             sb.append(c)

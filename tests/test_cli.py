@@ -23,7 +23,7 @@ HOSTILE = [
     "line\nbreak",
     "cr\rlf\r\n",
     'quote " inside',
-    "back\\slash \\n \\\" end\\",
+    'back\\slash \\n \\" end\\',
     "comma, tab\tctrl\x01\x1f",
     "emoji 🎉 𝄞 and ünïcödé",
     "x" * 1_000_000,
@@ -38,7 +38,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     db.execute("CREATE TABLE notes (id INTEGER, body TEXT, course TEXT, modified TEXT, score REAL)")
     db.executemany(
         "INSERT INTO notes VALUES (?, ?, ?, ?, ?)",
-        [(i, v, ["c1", "it's/50%=x é", None][i % 3], "2024-01-01 00:00:00.000000", i / 4) for i, v in enumerate(HOSTILE)],
+        [
+            (i, v, ["c1", "it's/50%=x é", None][i % 3], "2024-01-01 00:00:00.000000", i / 4)
+            for i, v in enumerate(HOSTILE)
+        ],
     )
     db.execute("CREATE TABLE users (id INTEGER, name TEXT)")
     db.executemany("INSERT INTO users VALUES (?, ?)", [(1, "ann"), (2, None)])
@@ -102,8 +105,14 @@ def test_missing_settings_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("name", ["panorama_openedx_settings_example.yaml", "panorama_mysql_settings_example.yaml",
-                                  "panorama_csv_settings_example.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "panorama_openedx_settings_example.yaml",
+        "panorama_mysql_settings_example.yaml",
+        "panorama_csv_settings_example.yaml",
+    ],
+)
 def test_compat_dry_run_prints_athena_ddl(name: str) -> None:
     from panorama_kpi.settings import load_settings
 
@@ -124,14 +133,21 @@ def test_compat_dry_run_prints_athena_ddl(name: str) -> None:
 def test_compat_dry_run_views(tmp_path: Path) -> None:
     import sqlglot
 
-    result = run("--settings", str(COMPAT / "panorama_openedx_settings_example.yaml"), "create-table-views", "--all",
-                 "--dry-run")
+    result = run(
+        "--settings",
+        str(COMPAT / "panorama_openedx_settings_example.yaml"),
+        "create-table-views",
+        "--all",
+        "--dry-run",
+    )
     assert result.exit_code == 0, result.output
     statements = [s for s in result.output.split(";\n") if s.strip()]
     assert len(statements) == 20
     for sql in statements:
         sqlglot.parse_one(sql, read="athena")
-    assert 'TRY_CAST(NULLIF("course_id", \'__HIVE_DEFAULT_PARTITION__\') AS' not in result.output  # varchar: no cast
+    assert (
+        "TRY_CAST(NULLIF(\"course_id\", '__HIVE_DEFAULT_PARTITION__') AS" not in result.output
+    )  # varchar: no cast
     assert 'TRY_CAST(CASE WHEN "modified" = ' in result.output
 
 
@@ -141,10 +157,16 @@ def test_end_to_end_round_trip(project: Path) -> None:
     result = run("extract-and-load", "--all")
     assert result.exit_code == 0, result.output
     assert "2 table(s) loaded, 0 failed, 13 rows" in result.output
-    assert (project / "lake/app/notes/site=example.com/course=it%27s%2F50%25%3Dx%20%C3%A9/notes.csv").is_file()
+    assert (
+        project / "lake/app/notes/site=example.com/course=it%27s%2F50%25%3Dx%20%C3%A9/notes.csv"
+    ).is_file()
     assert (project / "lake/app/notes/site=example.com/course=__HIVE_DEFAULT_PARTITION__/notes.csv").is_file()
-    out = run("query", "SELECT id, body, course, modified, score, site FROM app_table_notes ORDER BY id", "--format",
-              "json")
+    out = run(
+        "query",
+        "SELECT id, body, course, modified, score, site FROM app_table_notes ORDER BY id",
+        "--format",
+        "json",
+    )
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)
     assert [r["body"] for r in rows] == HOSTILE
@@ -152,7 +174,10 @@ def test_end_to_end_round_trip(project: Path) -> None:
     assert {r["site"] for r in rows} == {"example.com"}
     assert rows[1]["modified"] == "2024-01-01 00:00:00" and rows[3]["score"] == 0.75
     users = json.loads(run("query", "SELECT * FROM app_table_users ORDER BY id", "--format", "json").output)
-    assert users == [{"id": 1, "name": "ann", "site": "example.com"}, {"id": 2, "name": None, "site": "example.com"}]
+    assert users == [
+        {"id": 1, "name": "ann", "site": "example.com"},
+        {"id": 2, "name": None, "site": "example.com"},
+    ]
 
 
 def test_query_formats(project: Path) -> None:
@@ -164,7 +189,9 @@ def test_query_formats(project: Path) -> None:
     table = run("query", "SELECT id, name FROM app_table_users ORDER BY id").output
     assert table.splitlines() == ["id  name", "--  ----", "1   ann", "2   NULL", "(2 rows)"]
     bad = run("query", "SELECT * FROM no_such_view")
-    assert bad.exit_code == 1 and bad.output.startswith("error: query failed:") and bad.output.count("\n") == 1
+    assert (
+        bad.exit_code == 1 and bad.output.startswith("error: query failed:") and bad.output.count("\n") == 1
+    )
 
 
 def test_failing_table_does_not_stop_others_nor_damage_lake(project: Path) -> None:
@@ -204,8 +231,9 @@ def test_incremental_window_reloads_only_changed_partitions(project: Path) -> No
 
 def test_set_tables_and_fields_keep_comments(project: Path) -> None:
     settings = project / "panorama_settings.yaml"
-    text = settings.read_text(encoding="utf-8").replace("  - name: users\n    fields:\n    - {name: id, type: int}\n"
-                                                        "    - {name: name, type: varchar}\n", "")
+    text = settings.read_text(encoding="utf-8").replace(
+        "  - name: users\n    fields:\n    - {name: id, type: int}\n    - {name: name, type: varchar}\n", ""
+    )
     settings.write_text(text, encoding="utf-8")
     result = run("set-tables", "-d", "local")
     assert result.exit_code == 0, result.output
@@ -255,7 +283,9 @@ def test_full_load_removes_vanished_partitions_only_for_this_site(project: Path)
     db.execute("DELETE FROM notes WHERE course = 'c1'")
     db.commit()
     db.close()
-    assert run("extract-and-load", "-t", "notes").exit_code == 0  # incremental: nothing changed, nothing removed
+    assert (
+        run("extract-and-load", "-t", "notes").exit_code == 0
+    )  # incremental: nothing changed, nothing removed
     assert (base / "site=example.com/course=c1/notes.csv").exists()
     result = run("extract-and-load", "-t", "notes", "--force")
     assert result.exit_code == 0, result.output

@@ -93,7 +93,9 @@ FIXED_OFFSETS = st.integers(min_value=-1439, max_value=1439).map(
 )
 # Keep a day away from the ends of Python's range: converting to UTC must not overflow.
 AWARE_DATETIMES = st.datetimes(
-    min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=st.timezones() | FIXED_OFFSETS
+    min_value=dt.datetime(1, 1, 2),
+    max_value=dt.datetime(9999, 12, 30),
+    timezones=st.timezones() | FIXED_OFFSETS,
 )
 ANY_VALUE = (
     VALUE
@@ -270,7 +272,9 @@ def test_file_has_one_line_per_row(table: tuple[list[str], list[list[str | None]
 
 
 @PROPERTY
-@given(st.lists(st.lists(ANY_VALUE, min_size=1, max_size=3), max_size=8), st.integers(min_value=1, max_value=4))
+@given(
+    st.lists(st.lists(ANY_VALUE, min_size=1, max_size=3), max_size=8), st.integers(min_value=1, max_value=4)
+)
 def test_encode_rows_matches_encode_row(rows: list[list[Any]], batch: int) -> None:
     assert "".join(encode_rows(rows, batch=batch)) == "".join(encode_row(row) for row in rows)
 
@@ -359,7 +363,9 @@ def test_decode_sql_parses_as_athena(column: str) -> None:
 
 @PROPERTY
 @given(st.lists(VALUE, max_size=8))
-def test_decode_sql_on_duckdb_equals_decode_raw(con: duckdb.DuckDBPyConnection, values: list[str | None]) -> None:
+def test_decode_sql_on_duckdb_equals_decode_raw(
+    con: duckdb.DuckDBPyConnection, values: list[str | None]
+) -> None:
     expression = sqlglot.transpile(decode_sql('"c"'), read="athena", write="duckdb")[0]
     raws = [encode_raw(v) for v in values]
     got = con.execute(
@@ -474,7 +480,9 @@ def test_render_timedelta(value: dt.timedelta) -> None:
     match = re.fullmatch(r"(-?)(\d{2,}):(\d{2}):(\d{2})(?:\.(\d{6}))?", text)
     assert match
     sign, hours, minutes, seconds, micros = match.groups()
-    back = dt.timedelta(hours=int(hours), minutes=int(minutes), seconds=int(seconds), microseconds=int(micros or 0))
+    back = dt.timedelta(
+        hours=int(hours), minutes=int(minutes), seconds=int(seconds), microseconds=int(micros or 0)
+    )
     assert (-back if sign else back) == value
 
 

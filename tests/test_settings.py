@@ -39,7 +39,9 @@ def test_panorama_elt_examples_load(path: Path) -> None:
 def test_openedx_example_shapes() -> None:
     settings = load_settings(COMPAT / "panorama_openedx_settings_example.yaml")
     mysql = settings.datasource("openedx_mysql")
-    assert mysql.options == {"database": "edxapp"}  # empty mysql_* keys are unset, mysql_database maps to database
+    assert mysql.options == {
+        "database": "edxapp"
+    }  # empty mysql_* keys are unset, mysql_database maps to database
     sm = next(t for t in mysql.tables if t.name == "courseware_studentmodule")
     assert sm.partition_fields == ["course_id"]
     assert sm.interval == "2 hour" and sm.timestamp_field == "modified"
@@ -83,26 +85,38 @@ def test_generic_key_wins_over_prefixed(tmp_path: Path) -> None:
         ("datalake: {type: local, pathh: x}\n", "datalake: unknown key 'pathh' (did you mean 'path'?)"),
         ("datalake: {type: s3}\n", "datalake.type: 's3' is not one of local, aws"),
         ("datalake: {type: aws}\n", "datalake.panorama_raw_data_bucket: required when datalake.type is aws"),
-        ("datasources:\n- {type: mysql, name: db, mysql_hots: x}\n",
-         "datasources[db]: unknown key 'mysql_hots' (did you mean 'mysql_host'?)"),
+        (
+            "datasources:\n- {type: mysql, name: db, mysql_hots: x}\n",
+            "datasources[db]: unknown key 'mysql_hots' (did you mean 'mysql_host'?)",
+        ),
         ("datasources:\n- {type: mysq, name: db}\n", "datasources[db].type: unknown datasource type 'mysq'"),
         ("datasources:\n- {type: mysql, name: db, port: [1]}\n", "datasources[db].port: expected an integer"),
-        ("datasources:\n- {type: mysql, name: db, password: '${PANORAMA_NOPE}'}\n",
-         "settings.datasources[0].password: environment variable PANORAMA_NOPE is not set"),
+        (
+            "datasources:\n- {type: mysql, name: db, password: '${PANORAMA_NOPE}'}\n",
+            "settings.datasources[0].password: environment variable PANORAMA_NOPE is not set",
+        ),
         ("datasources:\n- {type: mysql, name: db}\n- {type: mysql, name: db}\n", "name 'db' is used twice"),
-        ("datasources:\n- type: mysql\n  name: db\n  tables:\n  - name: t\n    fields: [{name: a}]\n"
-         "    partitions: {partition_fields: [b]}\n",
-         "datasources[db].tables[t].partitions.partition_fields: 'b' is not in the table's field list"),
-        ("datasources:\n- type: mysql\n  name: db\n  tables:\n  - name: t\n    fields: [{name: a}]\n"
-         "    partitions: {partition_fields: [a], interval: 2 fortnight, timestamp_field: a}\n",
-         "datasources[db].tables[t].partitions.interval: invalid interval '2 fortnight'"),
-        ("datasources:\n- type: mysql\n  name: db\n  tables:\n  - name: t\n    feilds: []\n",
-         "datasources[db].tables[0]: unknown key 'feilds' (did you mean 'fields'?)"),
+        (
+            "datasources:\n- type: mysql\n  name: db\n  tables:\n  - name: t\n    fields: [{name: a}]\n"
+            "    partitions: {partition_fields: [b]}\n",
+            "datasources[db].tables[t].partitions.partition_fields: 'b' is not in the table's field list",
+        ),
+        (
+            "datasources:\n- type: mysql\n  name: db\n  tables:\n  - name: t\n    fields: [{name: a}]\n"
+            "    partitions: {partition_fields: [a], interval: 2 fortnight, timestamp_field: a}\n",
+            "datasources[db].tables[t].partitions.interval: invalid interval '2 fortnight'",
+        ),
+        (
+            "datasources:\n- type: mysql\n  name: db\n  tables:\n  - name: t\n    feilds: []\n",
+            "datasources[db].tables[0]: unknown key 'feilds' (did you mean 'fields'?)",
+        ),
         ("datalake: [1]\n", "datalake: expected a mapping"),
         ("datalake:\n  type: local\n   path: x\n", "YAML syntax error"),
     ],
 )
-def test_bad_settings_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str) -> None:
+def test_bad_settings_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
     monkeypatch.delenv("PANORAMA_NOPE", raising=False)
     with pytest.raises(SettingsError) as info:
         load_settings(write(tmp_path, text))

@@ -37,8 +37,18 @@ FIELDS = [
     Field("p", "varchar"),
 ]
 ROWS = [
-    [1, 2**63 - 1, decimal.Decimal("12345678901234.123456"), 0.1 + 0.2, dt.datetime(2024, 2, 29, 23, 59, 59, 123456),
-     dt.date(1999, 12, 31), True, {"a": [1, "x\ny"]}, "multi\nline \\n", "p1"],
+    [
+        1,
+        2**63 - 1,
+        decimal.Decimal("12345678901234.123456"),
+        0.1 + 0.2,
+        dt.datetime(2024, 2, 29, 23, 59, 59, 123456),
+        dt.date(1999, 12, 31),
+        True,
+        {"a": [1, "x\ny"]},
+        "multi\nline \\n",
+        "p1",
+    ],
     [None, -(2**63), decimal.Decimal("-0.000001"), -1e300, None, None, False, None, "", "p1"],
     [None, None, None, None, None, None, None, None, None, None],
 ]
@@ -48,8 +58,9 @@ def make(tmp_path: Path, rows: list[list[object]] = ROWS) -> tuple[Settings, Tab
     table = TableSettings("things", fields=FIELDS, partition_fields=["p"])
     settings = Settings(
         path=tmp_path / "s.yaml",
-        datalake=DatalakeSettings(type="local", path=str(tmp_path), base_prefix="x",
-                                  base_partitions=[BasePartition("site", "s1")]),
+        datalake=DatalakeSettings(
+            type="local", path=str(tmp_path), base_prefix="x", base_partitions=[BasePartition("site", "s1")]
+        ),
         datasources=[DatasourceSettings("sqlite", "src", tables=[table])],
     )
     raw = raw_table(settings, table)
@@ -58,7 +69,9 @@ def make(tmp_path: Path, rows: list[list[object]] = ROWS) -> tuple[Settings, Tab
     for row in rows:
         by_p.setdefault(row[-1], []).append(row[:-1])
     for p, prow in by_p.items():
-        key = object_key("x", "things", [("site", "s1"), ("p", "__HIVE_DEFAULT_PARTITION__" if p is None else str(p))])
+        key = object_key(
+            "x", "things", [("site", "s1"), ("p", "__HIVE_DEFAULT_PARTITION__" if p is None else str(p))]
+        )
         storage.write(key, [header_line(raw.columns), *encode_rows(prow)])
     engine = DuckDBEngine(tmp_path, "panorama")
     engine.create_raw_table(raw)
@@ -71,11 +84,32 @@ def test_typed_view_values(tmp_path: Path) -> None:
     cols, rows = engine.query("SELECT * FROM x_table_things ORDER BY big NULLS LAST")
     assert cols == [f.name for f in FIELDS] + ["site"]
     got = list(rows)
-    assert got[0] == (-(2**63) + 0 if False else None, -(2**63), decimal.Decimal("-0.000001"), -1e300, None, None,
-                      False, None, "", "p1", "s1")
-    assert got[1] == (1, 2**63 - 1, decimal.Decimal("12345678901234.123456"), 0.1 + 0.2,
-                      dt.datetime(2024, 2, 29, 23, 59, 59, 123456), dt.date(1999, 12, 31), True, '{"a":[1,"x\\ny"]}',
-                      "multi\nline \\n", "p1", "s1")
+    assert got[0] == (
+        -(2**63) + 0 if False else None,
+        -(2**63),
+        decimal.Decimal("-0.000001"),
+        -1e300,
+        None,
+        None,
+        False,
+        None,
+        "",
+        "p1",
+        "s1",
+    )
+    assert got[1] == (
+        1,
+        2**63 - 1,
+        decimal.Decimal("12345678901234.123456"),
+        0.1 + 0.2,
+        dt.datetime(2024, 2, 29, 23, 59, 59, 123456),
+        dt.date(1999, 12, 31),
+        True,
+        '{"a":[1,"x\\ny"]}',
+        "multi\nline \\n",
+        "p1",
+        "s1",
+    )
     assert got[2] == (None,) * 10 + ("s1",)
     engine.close()
 
@@ -85,7 +119,7 @@ def test_typed_view_sql_is_athena(tmp_path: Path) -> None:
     sql = typed_view_sql(settings, table)
     sqlglot.parse_one(sql, read="athena")
     assert 'FROM "panorama"."x_raw_things"' in sql
-    assert 'TRY_CAST(CASE WHEN "ts" = \'\\N\' THEN NULL' in sql
+    assert "TRY_CAST(CASE WHEN \"ts\" = '\\N' THEN NULL" in sql
     engine.close()
 
 
@@ -105,10 +139,23 @@ def test_empty_table_is_queryable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("declared", "expected"),
-    [("int", "BIGINT"), ("tinyint", "BIGINT"), ("int(11) unsigned", "BIGINT"), ("decimal", "DOUBLE"),
-     ("decimal(10,2)", "DECIMAL(10, 2)"), ("numeric(65,30)", "DECIMAL(38, 30)"), ("datetime", "TIMESTAMP"),
-     ("timestamptz", "TIMESTAMP"), ("date", "DATE"), ("boolean", "BOOLEAN"), ("varchar", None), ("json", None),
-     ("double precision", "DOUBLE"), ("time", None), ("bytea", None)],
+    [
+        ("int", "BIGINT"),
+        ("tinyint", "BIGINT"),
+        ("int(11) unsigned", "BIGINT"),
+        ("decimal", "DOUBLE"),
+        ("decimal(10,2)", "DECIMAL(10, 2)"),
+        ("numeric(65,30)", "DECIMAL(38, 30)"),
+        ("datetime", "TIMESTAMP"),
+        ("timestamptz", "TIMESTAMP"),
+        ("date", "DATE"),
+        ("boolean", "BOOLEAN"),
+        ("varchar", None),
+        ("json", None),
+        ("double precision", "DOUBLE"),
+        ("time", None),
+        ("bytea", None),
+    ],
 )
 def test_athena_type(declared: str, expected: str | None) -> None:
     assert athena_type(declared) == expected
@@ -138,10 +185,14 @@ def test_catalog_locked_by_another_process(tmp_path: Path) -> None:
     engine = DuckDBEngine(tmp_path, "panorama")
     engine.check()
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(30)",
-         str(engine.catalog_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(30)",
+            str(engine.catalog_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -155,7 +206,11 @@ def test_catalog_locked_by_another_process(tmp_path: Path) -> None:
 
 
 def test_cte_names_are_not_dependencies(tmp_path: Path) -> None:
-    (tmp_path / "daily.sql").write_text("WITH totals AS (SELECT 1 AS n) SELECT n FROM totals", encoding="utf-8")
-    (tmp_path / "totals.sql").write_text("WITH daily AS (SELECT 2 AS n) SELECT n FROM daily", encoding="utf-8")
+    (tmp_path / "daily.sql").write_text(
+        "WITH totals AS (SELECT 1 AS n) SELECT n FROM totals", encoding="utf-8"
+    )
+    (tmp_path / "totals.sql").write_text(
+        "WITH daily AS (SELECT 2 AS n) SELECT n FROM daily", encoding="utf-8"
+    )
     views = load_kpi_views([tmp_path])
     assert {v.name: v.depends_on for v in views} == {"daily": frozenset(), "totals": frozenset()}

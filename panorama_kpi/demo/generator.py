@@ -1,181 +1,32 @@
-"""The demo: a deterministic Open edX-like SQLite database, and `make demo` end to end.
-
-`generate` writes the tables panorama-elt's Open edX settings list, with the same
-column names and declared types, filled with plausible rows: users, courses whose
-ids contain ':' '+' and (one legacy key) '/', enrolments, student-module rows with
-JSON state, grades, certificates and staff roles. Every value is drawn from one
-seeded random stream and every timestamp is an offset from `now`, so a seed and a
-`now` give the same rows every time, and a run at the real current time has rows
-modified within the last hours for the incremental window to pick up.
-
-A few rows carry hostile text on purpose (quotes, backslashes, raw CR/LF, tabs,
-emoji, '' next to NULL, the literal text ``\\N``): the lake encoding must keep them.
-"""
+"""Writing the demo database: one seeded random stream, timestamps offset from `now`."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import json
 import random
 import sqlite3
-import subprocess
-import sys
-import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-#: Tables and columns as panorama-elt's Open edX example declares them (MySQL type names).
-SCHEMA: dict[str, str] = {
-    "auth_user": "id:int password:varchar last_login:datetime is_superuser:tinyint username:varchar "
-    "first_name:varchar last_name:varchar email:varchar is_staff:tinyint is_active:tinyint date_joined:datetime",
-    "auth_userprofile": "id:int name:varchar meta:longtext courseware:varchar language:varchar "
-    "location:varchar year_of_birth:int gender:varchar level_of_education:varchar mailing_address:longtext "
-    "city:longtext country:varchar goals:longtext allow_certificate:tinyint bio:varchar "
-    "profile_image_uploaded_at:datetime user_id:int",
-    "course_overviews_courseoverview": "created:datetime modified:datetime version:int id:varchar "
-    "_location:varchar display_name:longtext display_number_with_default:longtext "
-    "display_org_with_default:longtext start:datetime end:datetime advertised_start:longtext "
-    "course_image_url:longtext social_sharing_url:longtext end_of_course_survey_url:longtext "
-    "certificates_display_behavior:longtext certificates_show_before_end:tinyint "
-    "cert_html_view_enabled:tinyint has_any_active_web_certificate:tinyint cert_name_short:longtext "
-    "cert_name_long:longtext lowest_passing_grade:decimal days_early_for_beta:double "
-    "mobile_available:tinyint visible_to_staff_only:tinyint _pre_requisite_courses_json:longtext "
-    "enrollment_start:datetime enrollment_end:datetime enrollment_domain:longtext invitation_only:tinyint "
-    "max_student_enrollments_allowed:int announcement:datetime catalog_visibility:longtext "
-    "course_video_url:longtext effort:longtext short_description:longtext org:longtext self_paced:tinyint "
-    "marketing_url:longtext eligible_for_financial_aid:tinyint language:longtext "
-    "certificate_available_date:datetime",
-    "student_courseenrollment": "id:int course_id:varchar created:datetime is_active:tinyint mode:varchar "
-    "user_id:int",
-    "courseware_studentmodule": "id:int module_type:varchar module_id:varchar course_id:varchar "
-    "state:longtext grade:double max_grade:double done:varchar created:datetime modified:datetime "
-    "student_id:int",
-    "grades_persistentcoursegrade": "created:datetime modified:datetime id:bigint user_id:int "
-    "course_id:varchar course_edited_timestamp:datetime course_version:varchar grading_policy_hash:varchar "
-    "percent_grade:double letter_grade:varchar passed_timestamp:datetime",
-    "certificates_generatedcertificate": "id:int course_id:varchar verify_uuid:varchar download_uuid:varchar "
-    "download_url:varchar grade:varchar key:varchar distinction:tinyint status:varchar mode:varchar "
-    "name:varchar created_date:datetime modified_date:datetime error_reason:varchar user_id:int",
-    "student_courseaccessrole": "id:int org:varchar course_id:varchar role:varchar user_id:int",
-}
-
-#: Indexes (besides the unique id) on the columns the extract filters on, as Open edX has them.
-INDEXES = {
-    "courseware_studentmodule": ["course_id", "modified"],
-}
-
-#: Text that trips naive CSV writers and readers; used now and then in free-text fields.
-HOSTILE = [
-    'He said "hello", then left',
-    "O'Brien's \"quoted\" answer",
-    "C:\\Users\\student\\answer.txt",
-    "line one\nline two",
-    "windows\r\nline ending",
-    "tab\tseparated, with a comma",
-    "trailing backslash \\",
-    "literal \\n is not a newline",
-    "\\N",
-    "emoji 🎓🚀 and accents: café, niño, Straße",
-    "中文字符 and עברית",
-    "",
-    "NULL",
-    "__HIVE_DEFAULT_PARTITION__",
-]
-
-FIRST = [
-    "Ana",
-    "José",
-    "Zoë",
-    "Renée",
-    "Li",
-    "Mohammed",
-    "Olga",
-    "Tomás",
-    "Priya",
-    "Kwame",
-    "Sven",
-    "María José",
-    "Nguyễn",
-    "Aiko",
-    "Jean-Luc",
-    "Fatima",
-    "Chloé",
-    "Ömer",
-    "Sipho",
-    "Lucía",
-]
-LAST = [
-    "García",
-    "O'Brien",
-    "Smith",
-    "Müller",
-    "Rossi",
-    "Dubois",
-    "Kowalski",
-    "Yamamoto",
-    "Silva",
-    "van der Berg",
-    "Núñez",
-    "Okafor",
-    "Ivanova",
-    "D'Angelo",
-    "Hernández",
-    "Chen",
-    "Larsen",
-    "Patel",
-]
-SLUG = "abcdefghijklmnopqrstuvwxyz"
-ORGS = ["Org", "MITx", "HarvardX", "UPValenciaX", "Aulasneo", "edX"]
-SUBJECTS = [
-    "CS101",
-    "DS200",
-    "MATH110",
-    "PHYS7.01x",
-    "BIO-150",
-    "ECON_201",
-    "HIST~12",
-    "ART5",
-    "STAT110",
-    "ML300",
-]
-RUNS = ["2023_T1", "2023_T3", "2024_T1", "2024_T2", "2025_T1", "3T2025"]
-#: Course names by subject (same order as SUBJECTS); some are hostile text.
-COURSE_TITLES = [
-    "Introduction to Computer Science",
-    'Data "Science" for Everyone',
-    "Álgebra lineal",
-    "Physics \\ Mechanics",
-    "Biologie : l'essentiel",
-    "Economía política",
-    "History of the\nMediterranean",
-    "Art, Design and Society",
-    "Statistics 🎲 & Probability",
-    "Machine Learning",
-]
-#: module_type -> how many blocks of it one course has; problems carry a fixed max_grade.
-BLOCKS = {"course": 1, "chapter": 5, "sequential": 10, "video": 10, "problem": 20, "openassessment": 2}
-
-
-def course_key(i: int) -> str:
-    """Stable course ids (independent of the seed); index 1 is an old slash-separated key."""
-    if i == 1:
-        return "edX/DemoX/Demo_Course"
-    org = ORGS[i % len(ORGS)]
-    subject = SUBJECTS[(i // len(ORGS)) % len(SUBJECTS)]
-    cycle = len(ORGS) * len(SUBJECTS)  # (org, subject) pairs are unique within a cycle
-    run = RUNS[(i + i // len(ORGS)) % len(RUNS)] + (f"_{i // cycle}" if i >= cycle else "")
-    return f"course-v1:{org}+{subject}+{run}"
-
-
-def fields(table: str) -> list[tuple[str, str]]:
-    return [tuple(f.split(":")) for f in SCHEMA[table].split()]  # type: ignore[misc]
-
-
-_td = dt.timedelta
+from panorama_kpi.demo.schema import (
+    BLOCKS,
+    COURSE_TITLES,
+    FIRST,
+    HOSTILE,
+    INDEXES,
+    LAST,
+    ORGS,
+    SCHEMA,
+    SLUG,
+    SUBJECTS,
+    _td,
+    course_key,
+    fields,
+)
 
 
 class _Gen:
@@ -603,89 +454,3 @@ def is_fresh(path: Path, seed: int, scale: float, max_age: dt.timedelta = dt.tim
         return False
     age = dt.datetime.now(dt.UTC).timestamp() - minutes * 60
     return bool(app_id == stamp(seed, scale) and 0 <= age < max_age.total_seconds())
-
-
-# ---------------------------------------------------------------- make demo
-
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_QUERIES = [
-    "SELECT course_id, enrollments, active_enrollments, verified_enrollments "
-    "FROM kpi_enrollments_per_course ORDER BY enrollments DESC, course_id LIMIT 10",
-    "SELECT activity_date, active_users, active_courses FROM kpi_active_users_daily "
-    "ORDER BY activity_date DESC LIMIT 7",
-    "SELECT course_id, enrolled, passed, round(100 * completion_rate, 1) AS pass_pct FROM kpi_course_completion "
-    "ORDER BY passed DESC, course_id LIMIT 10",
-    "SELECT course_id, enrollments, active_learners, passed, certificates FROM kpi_course_summary "
-    "ORDER BY certificates DESC, course_id LIMIT 10",
-]
-
-
-def _step(label: str, args: Sequence[str], timings: list[tuple[str, float]]) -> None:
-    print(f"\n$ {label}", flush=True)
-    started = time.monotonic()
-    done = subprocess.run(args, cwd=ROOT, check=False)
-    seconds = time.monotonic() - started
-    timings.append((label, seconds))
-    print(f"[{seconds:.1f}s]", flush=True)
-    if done.returncode:
-        raise SystemExit(f"demo: step failed with exit code {done.returncode}: {label}")
-
-
-def run(seed: int = 42, scale: float = 1.0, regenerate: bool = False) -> list[tuple[str, float]]:
-    """`make demo`: (re)generate the database, then what a user types, one command at a time."""
-    settings = Path("demo") / "settings.yaml"
-    database = ROOT / "demo" / "openedx.sqlite3"
-    if not (ROOT / settings).is_file() or not (ROOT / "panorama.py").is_file():
-        raise SystemExit(f"demo: needs a source checkout ({settings} and panorama.py under {ROOT})")
-    timings: list[tuple[str, float]] = []
-    if regenerate or not is_fresh(database, seed, scale):
-        print(f"$ generate {database.relative_to(ROOT)} (seed {seed}, scale {scale})", flush=True)
-        started = time.monotonic()
-        counts = generate(database, seed, scale)
-        seconds = time.monotonic() - started
-        timings.append(("generate", seconds))
-        for table, count in counts.items():
-            print(f"  {table:36} {count:>9,} rows")
-        print(f"[{seconds:.1f}s]")
-    else:
-        print(f"{database.relative_to(ROOT)} is fresh (seed {seed}, scale {scale}); not regenerated")
-    cli = [sys.executable, "panorama.py", "--settings", str(settings)]
-    for command in (
-        ["create-datalake-tables", "--all"],
-        ["create-datalake-views", "--all"],
-        ["extract-and-load", "--all", "--force"],
-        ["extract-and-load", "--all"],
-    ):
-        _step("panorama.py " + " ".join(command), [*cli, *command], timings)
-    for sql in DEMO_QUERIES:
-        _step(f'panorama.py query "{sql}"', [*cli, "query", sql], timings)
-    print("\nTimings:")
-    for label, seconds in timings:
-        print(f"  {seconds:6.1f}s  {label[:100]}")
-    print(f"  {sum(s for _, s in timings):6.1f}s  total")
-    return timings
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m panorama_kpi.demo", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write the demo SQLite database")
-    gen.add_argument("--out", type=Path, required=True, help="database file to write (replaced)")
-    run_p = sub.add_parser("run", help="generate the database if needed, load the demo lake, print KPIs")
-    run_p.add_argument("--regenerate", action="store_true", help="regenerate even if the database is fresh")
-    for p in (gen, run_p):
-        p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-        p.add_argument("--scale", type=float, default=1.0, help="size factor; 1.0 = ~20k users (default 1.0)")
-    args = parser.parse_args(argv)
-    if args.command == "generate":
-        started = time.monotonic()
-        counts = generate(args.out, args.seed, args.scale)
-        for table, count in counts.items():
-            print(f"{table:36} {count:>9,}")
-        print(f"{sum(counts.values()):,} rows in {time.monotonic() - started:.1f}s -> {args.out}")
-    else:
-        run(args.seed, args.scale, args.regenerate)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,3 @@
+from panorama_kpi.demo import main
+
+main()
