@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, Column, SQLSource
+from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource
 
 # fmt: off
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
@@ -192,13 +192,7 @@ class MySQLSource(SQLSource):
     """MySQL or MariaDB through pymysql (pure Python, so the work is pushed to the server)."""
 
     type_name = "mysql"
-    settings_keys: ClassVar[dict[str, type]] = {
-        "host": str,
-        "port": int,
-        "username": str,
-        "password": str,
-        "database": str,
-    }
+    settings_keys: ClassVar[dict[str, type]] = SERVER_KEYS
     quote_char = "`"
     server_name = "MySQL"
     default_port = 3306

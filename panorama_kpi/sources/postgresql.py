@@ -48,7 +48,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, Column, SQLSource
+from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource
 
 # fmt: off
 _NAMES = {
@@ -149,11 +149,7 @@ class PostgreSQLSource(SQLSource):
 
     type_name = "postgresql"
     settings_keys: ClassVar[dict[str, type]] = {
-        "host": str,
-        "port": int,
-        "username": str,
-        "password": str,
-        "database": str,
+        **SERVER_KEYS,
         "schema": str,
         "sslmode": str,
     }

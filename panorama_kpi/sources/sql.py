@@ -34,6 +34,10 @@ CONNECT_TIMEOUT = 10
 CHUNK_BYTES = 1 << 20
 
 
+#: Connection keys every database-server source type accepts.
+SERVER_KEYS: dict[str, type] = {"host": str, "port": int, "username": str, "password": str, "database": str}
+
+
 @dataclass(frozen=True)
 class Column:
     """A column as the source's catalog describes it."""
