@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv system-deps test demo bench lint format clean
@@ -34,7 +35,7 @@ demo: venv ## build a local lake from the bundled demo dataset and print a few K
 	$(PY) -m panorama_kpi.demo run
 
 bench: system-deps venv ## measure extract throughput and memory against the native dump clients
-	$(PY) bench/run.py
+	$(PY) bench/run.py --also-rows 3000000 $(BENCH_ARGS)
 
 lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .
