@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from panorama_kpi.engines.athena import create_table_ddl, drop_table_ddl
+from panorama_kpi.engines.athena import create_table_ddl
 from panorama_kpi.engines.base import Engine
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import Settings
@@ -58,12 +58,6 @@ def drop_tables(settings: Settings, selected: Selected, engine: Engine, report: 
         engine.drop_raw_table(raw)
         report(f"dropped table {raw.name}")
     return len(selected)
-
-
-def drop_tables_ddl(settings: Settings, selected: Selected) -> list[str]:
-    return [
-        drop_table_ddl(raw_table(settings, t), settings.datalake.datalake_database) for _ds, t in selected
-    ]
 
 
 def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[tuple[str, str]]:

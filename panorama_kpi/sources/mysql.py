@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource
+from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
 
 # fmt: off
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
@@ -221,10 +221,7 @@ class MySQLSource(SQLSource):
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:
             cur.execute(sql, tuple(params))
-            out: list[tuple[Any, ...]] = []
-            while batch := cur.fetchmany(1000):
-                out.extend(batch)
-            return out
+            return fetch_rows(cur)
 
     def check(self) -> str:
         (version,) = self._rows("SELECT VERSION()", [])[0]

@@ -48,7 +48,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource
+from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
 
 # fmt: off
 _NAMES = {
@@ -209,10 +209,7 @@ class PostgreSQLSource(SQLSource):
         try:
             with self._begin() as cur:
                 cur.execute(sql, tuple(params))
-                out: list[tuple[Any, ...]] = []
-                while batch := cur.fetchmany(1000):
-                    out.extend(batch)
-                return out
+                return fetch_rows(cur)
         finally:
             self._end()
 

@@ -34,6 +34,14 @@ CONNECT_TIMEOUT = 10
 CHUNK_BYTES = 1 << 20
 
 
+def fetch_rows(cur: Any) -> list[tuple[Any, ...]]:
+    """All rows of a small result (catalog lookups, distinct partition values), in batches."""
+    out: list[tuple[Any, ...]] = []
+    while batch := cur.fetchmany(1000):
+        out.extend(batch)
+    return out
+
+
 #: Connection keys every database-server source type accepts.
 SERVER_KEYS: dict[str, type] = {"host": str, "port": int, "username": str, "password": str, "database": str}
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import render
-from panorama_kpi.sources.sql import Column, SQLSource
+from panorama_kpi.sources.sql import Column, SQLSource, fetch_rows
 
 _TEXT_SQL = (
     "'\"' || replace(replace(replace(replace({q}, '\\', '\\\\b'), char(10), '\\\\n'), char(13), '\\\\r'),"
@@ -93,10 +93,7 @@ class SQLiteSource(SQLSource):
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         cur = self.conn.execute(sql, tuple(params))
         try:
-            out: list[tuple[Any, ...]] = []
-            while batch := cur.fetchmany(1000):
-                out.extend(batch)
-            return out
+            return fetch_rows(cur)
         finally:
             cur.close()
 
