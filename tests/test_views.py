@@ -214,3 +214,24 @@ def test_cte_names_are_not_dependencies(tmp_path: Path) -> None:
     )
     views = load_kpi_views([tmp_path])
     assert {v.name: v.depends_on for v in views} == {"daily": frozenset(), "totals": frozenset()}
+
+
+def test_query_that_writes_gets_a_writable_connection(tmp_path: Path) -> None:
+    engine = DuckDBEngine(tmp_path, "panorama")
+    engine.check()  # the catalog exists, so queries first open it read-only
+    _cols, rows = engine.query("CREATE OR REPLACE VIEW answer AS SELECT 42 AS x")
+    list(rows)
+    _cols, rows = engine.query("SELECT x FROM answer")
+    assert list(rows) == [(42,)]
+    engine.close()
+
+
+def test_reads_and_writes_interleave_in_one_engine(tmp_path: Path) -> None:
+    _s, _t, engine = make(tmp_path)
+    _cols, first = engine.query("SELECT count(*) FROM x_table_things")
+    _cols, second = engine.query("SELECT count(*) FROM x_raw_things")
+    assert list(first) == [(3,)] and list(second) == [(3,)]
+    engine.create_view("again", "CREATE OR REPLACE VIEW again AS SELECT 1 AS one")
+    _cols, rows = engine.query("SELECT one FROM again")
+    assert list(rows) == [(1,)]
+    engine.close()

@@ -50,7 +50,11 @@ class DuckDBEngine(Engine):
     def __init__(self, lake_root: str | os.PathLike[str], database: str) -> None:
         self.root = Path(lake_root).resolve()
         self.database = database
-        self._readers: list[Any] = []
+        # One process cannot hold read-only and writable connections to the file at
+        # once: queries share one held connection (a cursor each), writes release it.
+        self._held: Any = None
+        self._held_read_only = True
+        self._cursors: list[Any] = []
 
     lock_timeout = 60.0
 
@@ -80,9 +84,15 @@ class DuckDBEngine(Engine):
                         f"{self.lock_timeout:.0f}s; retry when it ends"
                     ) from None
                 time.sleep(0.25)
-        con.execute("SET file_search_path = ?", [str(self.root)])
         if not read_only:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
+        return self._session(con)
+
+    def _session(self, con: Any) -> Any:
+        """Session settings every connection (and cursor: they do not inherit them) needs."""
+        import duckdb
+
+        con.execute("SET file_search_path = ?", [str(self.root)])
         # A read-only catalog may lack our schema yet: queries will then say what is missing.
         with contextlib.suppress(duckdb.Error):
             con.execute(f"SET schema = {quote_literal(self.database)}")
@@ -91,6 +101,7 @@ class DuckDBEngine(Engine):
     def _run(self, statements: Sequence[str]) -> None:
         import duckdb
 
+        self.close()  # results of earlier queries must have been read by now
         con = self._open()
         try:
             for sql in statements:
@@ -134,13 +145,12 @@ class DuckDBEngine(Engine):
         self._run(self.raw_table_ddl(table))
 
     def add_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
-        # The view reads a glob, so new partitions appear by themselves; the view is
-        # only rebuilt when it was the empty placeholder of a table without files.
+        # The view reads a glob, so partitions appear and vanish with their files. Rebuilding
+        # it (catalog metadata only) turns the empty placeholder of a table that had no
+        # files into the real view, or back.
         self.create_raw_table(table)
 
-    def remove_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
-        # The glob no longer matches deleted objects; only an emptied table needs its view rebuilt.
-        self.create_raw_table(table)
+    remove_partitions = add_partitions
 
     def drop_raw_table(self, table: RawTable) -> None:
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(table.name)}"])
@@ -154,25 +164,29 @@ class DuckDBEngine(Engine):
     def drop_view(self, name: str) -> None:
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(name)}"])
 
+    def _cursor(self, read_only: bool) -> Any:
+        if self._held is None or (self._held_read_only and not read_only):
+            self.close()
+            self._held_read_only = read_only and self.catalog_path.exists()
+            self._held = self._open(read_only=read_only)
+        cursor = self._session(self._held.cursor())
+        self._cursors.append(cursor)
+        return cursor
+
     def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         import duckdb
 
         statement = to_duckdb(sql)
-        con = self._open(read_only=True)
-        self._readers.append(con)
-        try:
-            cur = con.execute(statement)
-        except duckdb.Error as exc:
-            if "read-only" in str(exc).lower():
-                con.close()
-                con = self._open()
-                self._readers.append(con)
-                try:
-                    cur = con.execute(statement)
-                except duckdb.Error as exc2:
-                    raise EngineError(f"query failed: {str(exc2).splitlines()[0]}") from None
-            else:
-                raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+        # Read-only first, so queries run beside a loading process; a statement
+        # that writes (CREATE VIEW ...) is retried on a writable connection.
+        for read_only in (True, False):
+            cur = self._cursor(read_only)
+            try:
+                cur.execute(statement)
+                break
+            except duckdb.Error as exc:
+                if not (read_only and "read-only" in str(exc).lower()):
+                    raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
         columns = [d[0] for d in (cur.description or [])]
 
         def rows() -> Iterator[tuple[Any, ...]]:
@@ -188,6 +202,8 @@ class DuckDBEngine(Engine):
         return columns, rows()
 
     def close(self) -> None:
-        for con in self._readers:
-            con.close()
-        self._readers.clear()
+        for con in [*self._cursors, self._held]:
+            if con is not None:
+                con.close()
+        self._cursors.clear()
+        self._held = None
