@@ -51,16 +51,13 @@ def _ds_node(doc: Any, name: str) -> Any:
     for node in doc.get("datasources") or []:
         if node.get("name") == name:
             tables = node.get("tables")
-            if isinstance(tables, dict):  # panorama-elt examples write one table as a mapping
+            if not isinstance(tables, list):  # absent, or panorama-elt's single mapping
                 from ruamel.yaml.comments import CommentedSeq
 
                 seq = CommentedSeq()
-                seq.append(tables)
+                if tables is not None:
+                    seq.append(tables)
                 node["tables"] = seq
-            elif tables is None:
-                from ruamel.yaml.comments import CommentedSeq
-
-                node["tables"] = CommentedSeq()
             return node
     raise SettingsError(f"no datasource named {name!r} in the settings file")
 
@@ -80,13 +77,13 @@ def set_tables(settings: Settings, datasource: str | None, tables: str | None, r
             raise SourceError(f"datasource {ds.name!r}: table {missing[0]!r} not found in the source")
         node = _ds_node(doc, ds.name)
         present = {t.get("name") for t in node["tables"]}
-        for name in wanted or available:
-            if name not in present:
-                entry = CommentedMap()
-                entry["name"] = name
-                node["tables"].append(entry)
-                added += 1
-        report(f"{ds.name}: {len(node['tables'])} table(s) configured, {added} added")
+        new = [name for name in wanted or available if name not in present]
+        for name in new:
+            entry = CommentedMap()
+            entry["name"] = name
+            node["tables"].append(entry)
+        added += len(new)
+        report(f"{ds.name}: {len(node['tables'])} table(s) configured, {len(new)} added")
     _save_doc(settings.path, doc)
     return added
 
