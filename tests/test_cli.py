@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from panorama_kpi.cli import main
 
-COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat"
+COMPAT = Path(__file__).resolve().parent / "fixtures" / "panorama_elt"
 
 HOSTILE = [
     None,
@@ -108,9 +108,9 @@ def test_missing_settings_is_one_line_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "panorama_openedx_settings_example.yaml",
-        "panorama_mysql_settings_example.yaml",
-        "panorama_csv_settings_example.yaml",
+        "openedx.yaml",
+        "mysql.yaml",
+        "csv.yaml",
     ],
 )
 def test_compat_dry_run_prints_athena_ddl(name: str) -> None:
@@ -133,16 +133,19 @@ def test_compat_dry_run_prints_athena_ddl(name: str) -> None:
 def test_compat_dry_run_views(tmp_path: Path) -> None:
     import sqlglot
 
+    from panorama_kpi.settings import load_settings
+
     result = run(
         "--settings",
-        str(COMPAT / "panorama_openedx_settings_example.yaml"),
+        str(COMPAT / "openedx.yaml"),
         "create-table-views",
         "--all",
         "--dry-run",
     )
     assert result.exit_code == 0, result.output
     statements = [s for s in result.output.split(";\n") if s.strip()]
-    assert len(statements) == 20
+    settings = load_settings(COMPAT / "openedx.yaml")
+    assert len(statements) == sum(1 for ds in settings.datasources for t in ds.tables if t.fields) == 10
     for sql in statements:
         sqlglot.parse_one(sql, read="athena")
     assert (

@@ -10,7 +10,7 @@ import pytest
 from panorama_kpi.errors import SettingsError
 from panorama_kpi.settings import load_settings, parse_interval
 
-COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat"
+COMPAT = Path(__file__).resolve().parent / "fixtures" / "panorama_elt"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -22,7 +22,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def compat_files() -> list[Path]:
     files = sorted(COMPAT.glob("*.yaml"))
-    assert len(files) == 3, f"panorama-elt example settings not found in {COMPAT}"
+    assert len(files) == 3, f"panorama-elt format fixtures missing from {COMPAT}"
     return files
 
 
@@ -37,7 +37,7 @@ def test_panorama_elt_examples_load(path: Path) -> None:
 
 
 def test_openedx_example_shapes() -> None:
-    settings = load_settings(COMPAT / "panorama_openedx_settings_example.yaml")
+    settings = load_settings(COMPAT / "openedx.yaml")
     mysql = settings.datasource("openedx_mysql")
     assert mysql.options == {
         "database": "edxapp"
@@ -52,10 +52,12 @@ def test_openedx_example_shapes() -> None:
     assert [(p.name, p.value) for p in settings.datalake.base_partitions] == [("lms", "lms.example.com")]
 
 
-def test_single_mapping_tables_are_a_list(tmp_path: Path) -> None:
-    shutil.copy(COMPAT / "panorama_mysql_settings_example.yaml", tmp_path / "s.yaml")
+@pytest.mark.parametrize(("name", "source_type"), [("mysql.yaml", "mysql"), ("csv.yaml", "csv")])
+def test_single_mapping_tables_are_a_list(tmp_path: Path, name: str, source_type: str) -> None:
+    shutil.copy(COMPAT / name, tmp_path / "s.yaml")
     settings = load_settings(tmp_path / "s.yaml")
-    assert [t.name for t in settings.datasources[0].tables] == ["my_table"]
+    assert settings.datasources[0].type == source_type
+    assert [t.name for t in settings.datasources[0].tables] == ["orders"]
 
 
 def test_env_interpolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
