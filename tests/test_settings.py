@@ -76,6 +76,25 @@ datasources:
     assert s.datasources[0].options == {"password": "s3cr$t", "host": "h$x", "port": 3307}
 
 
+def test_unset_secret_fails_only_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PANORAMA_NOPE", raising=False)
+    path = write(
+        tmp_path,
+        "datalake: {type: local, aws_secret_access_key: '${PANORAMA_NOPE}'}\n"
+        "datasources:\n- {type: mysql, name: sakila, host: db, port: '${PANORAMA_NOPE:-3306}',"
+        " password: 'pre-${PANORAMA_NOPE}'}\n",
+    )
+    ds = load_settings(path).datasource("sakila")
+    assert ds.option("host") == "db" and ds.option("port") == 3306
+    with pytest.raises(SettingsError) as info:
+        ds.option("password")
+    assert str(info.value).startswith(
+        "datasources[sakila].password: environment variable PANORAMA_NOPE is not set"
+    )
+    monkeypatch.setenv("PANORAMA_NOPE", "x")
+    assert ds.option("password") == "pre-x"
+
+
 def test_generic_key_wins_over_prefixed(tmp_path: Path) -> None:
     path = write(tmp_path, "datasources:\n- {type: mysql, name: db, host: a, mysql_host: b}\n")
     assert load_settings(path).datasources[0].options["host"] == "a"
@@ -94,8 +113,8 @@ def test_generic_key_wins_over_prefixed(tmp_path: Path) -> None:
         ("datasources:\n- {type: mysq, name: db}\n", "datasources[db].type: unknown datasource type 'mysq'"),
         ("datasources:\n- {type: mysql, name: db, port: [1]}\n", "datasources[db].port: expected an integer"),
         (
-            "datasources:\n- {type: mysql, name: db, password: '${PANORAMA_NOPE}'}\n",
-            "settings.datasources[0].password: environment variable PANORAMA_NOPE is not set",
+            "datalake: {type: local, path: '${PANORAMA_NOPE}'}\n",
+            "datalake.path: environment variable PANORAMA_NOPE is not set",
         ),
         ("datasources:\n- {type: mysql, name: db}\n- {type: mysql, name: db}\n", "name 'db' is used twice"),
         (

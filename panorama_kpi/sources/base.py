@@ -31,7 +31,7 @@ class Source(ABC):
         self.name = settings.name
 
     def option(self, key: str, default: Any = None) -> Any:
-        value = self.settings.options.get(key)
+        value = self.settings.option(key)
         return default if value is None or value == "" else value
 
     @abstractmethod
