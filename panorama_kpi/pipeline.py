@@ -113,13 +113,19 @@ def load_table(
             f"datasource {ds.name!r}, table {table.name!r}: no fields configured; run set-tables-fields -t {table.name}"
         )
     state = load_state(storage, ds.name, table.name)
-    since = window_start(table, state, now, force)
-    result.mode = "full" if since is None else f"changed since {since:%Y-%m-%d %H:%M:%S}"
     raw = raw_table(settings, table)
     lake = settings.datalake
     base = [(p.name, p.value) for p in lake.base_partitions]
     columns = list(raw.columns)
     header = header_line(columns)
+    layout = Layout(base, list(table.partition_fields), columns)
+    old = Layout.from_state(state.layout)
+    relayout = old is not None and old != layout
+    if relayout:
+        assert old is not None
+        report(f"{ds.name}.{table.name}: {old.change_to(layout)} since the last load; reloading in full")
+    since = window_start(table, state, now, force or relayout)
+    result.mode = "full" if since is None else f"changed since {since:%Y-%m-%d %H:%M:%S}"
 
     plan: list[tuple[Partition, dict[str, Any] | None]]
     if table.partition_fields:
@@ -148,12 +154,14 @@ def load_table(
         result.rows += rows
         keys.add(key)
     engine.add_partitions(raw, written)
-    if since is None and table.partition_fields:
-        stale = _prune(
-            storage, engine, raw, table, partition_prefix(lake.base_prefix, table.name, base), keys
-        )
+    if since is None:
+        stale = _prune(storage, engine, raw, lake.base_prefix, layout, keys)
         if stale:
             report(f"{ds.name}.{table.name}: removed {stale} partition(s) no longer in the source")
+        if relayout:
+            assert old is not None
+            gone = _prune(storage, None, raw, lake.base_prefix, old, keys)
+            report(f"{ds.name}.{table.name}: removed {gone} object(s) of the previous layout")
     result.partitions = len(written)
     result.seconds = time.monotonic() - started
     save_state(
@@ -168,6 +176,7 @@ def load_table(
             bytes=result.bytes,
             seconds=round(result.seconds, 3),
             full=since is None,
+            layout=layout.to_state(),
         ),
     )
     return result
@@ -205,25 +214,69 @@ def _run_partitions(
                 future.cancel()
 
 
-def _prune(
-    storage: Storage, engine: Engine, raw: RawTable, table: TableSettings, prefix: str, keep: set[str]
-) -> int:
-    """After a full load, drop partitions whose values vanished from the source.
+@dataclass(frozen=True)
+class Layout:
+    """How a table's objects are keyed and what columns they hold."""
 
-    Only under this installation's base partitions: other sites sharing the
-    table prefix are never touched.
+    base: list[tuple[str, str]]
+    partition_fields: list[str]
+    columns: list[str]
+
+    @classmethod
+    def from_state(cls, data: Any) -> Layout | None:
+        try:
+            return cls(
+                [(str(k), str(v)) for k, v in data["base"]],
+                [str(f) for f in data["partition_fields"]],
+                [str(c) for c in data["columns"]],
+            )
+        except (TypeError, KeyError, ValueError):
+            return None  # not recorded (an older version's load): nothing to compare with
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "base": [list(p) for p in self.base],
+            "partition_fields": self.partition_fields,
+            "columns": self.columns,
+        }
+
+    def change_to(self, new: Layout) -> str:
+        if self.base != new.base:
+            return f"base partitions changed ({_pairs(self.base)} -> {_pairs(new.base)})"
+        if self.partition_fields != new.partition_fields:
+            return f"partition fields changed ({self.partition_fields} -> {new.partition_fields})"
+        return f"the field list changed ({len(self.columns)} -> {len(new.columns)} columns in the files)"
+
+
+def _pairs(pairs: Sequence[tuple[str, str]]) -> str:
+    return "/".join(f"{k}={v}" for k, v in pairs) or "none"
+
+
+def _prune(
+    storage: Storage,
+    engine: Engine | None,
+    raw: RawTable,
+    base_prefix: str,
+    layout: Layout,
+    keep: set[str],
+) -> int:
+    """After a full load, delete the objects of `layout` that the load did not write:
+    partitions whose values vanished from the source, or every object of a previous
+    layout. Only under that layout's base partitions: other sites sharing the table
+    prefix are never touched. `engine` forgets the deleted partitions (current layout).
     """
+    prefix = partition_prefix(base_prefix, raw.table, layout.base)
     stale: list[Partition] = []
     for key in list(storage.list(prefix)):
         segments = key[len(prefix) :].split("/")
-        if key in keep or segments[-1] != raw.file_name or len(segments) != len(table.partition_fields) + 1:
+        if key in keep or segments[-1] != raw.file_name or len(segments) != len(layout.partition_fields) + 1:
             continue
         pairs = [decode_segment(s) for s in segments[:-1]]
-        if [name for name, _ in pairs] != table.partition_fields:
+        if [name for name, _ in pairs] != layout.partition_fields:
             continue
         storage.delete(key)
-        stale.append(pairs)
-    if stale:
+        stale.append([*layout.base, *pairs])
+    if stale and engine is not None:
         engine.remove_partitions(raw, stale)
     return len(stale)
 

@@ -23,6 +23,10 @@ class TableState:
     bytes: int = 0
     seconds: float = 0.0
     full: bool = False
+    #: What the objects in the lake were written with: {"base": [[name, value], ...],
+    #: "partition_fields": [...], "columns": [...]}. A table whose settings no longer
+    #: match is reloaded in full and its old objects removed.
+    layout: dict[str, Any] | None = None
 
     @property
     def watermark(self) -> dt.datetime | None:

@@ -119,7 +119,9 @@ class DuckDBEngine(Engine):
         return f"DuckDB {duckdb.__version__} catalog {self.catalog_path}"
 
     def _glob(self, table: RawTable) -> str:
-        depth = "".join("*/" for _ in table.partition_columns)
+        # Naming each partition column keeps objects of another layout (left by an
+        # interrupted reload, or another site's) out of the table.
+        depth = "".join(f"{c}=*/" for c in table.partition_columns)
         return f"{table.prefix}{depth}{table.file_name}"
 
     def raw_table_ddl(self, table: RawTable) -> list[str]:
