@@ -77,7 +77,9 @@ def test_adding_partition_fields_reloads_and_removes_old_objects(project: Path) 
     assert run("create-datalake-views", "--all").exit_code == 0
     result = run("extract-and-load", "--all")  # no --force
     assert result.exit_code == 0, result.output
-    assert "partition fields changed ([] -> ['course']) since the last load; reloading in full" in result.output
+    assert (
+        "partition fields changed ([] -> ['course']) since the last load; reloading in full" in result.output
+    )
     assert "removed 1 object(s) of the previous layout" in result.output
     assert objects(project) == [
         "app/notes/course=__HIVE_DEFAULT_PARTITION__/notes.csv",

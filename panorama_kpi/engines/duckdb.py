@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from panorama_kpi.lake.layout import META_PREFIX
 from panorama_kpi.views import RawTable, quote_ident, quote_literal
 
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
+log = logging.getLogger(__name__)
 
 # OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
 # (nullstr is a line break, which a parsed field can never contain). Escaping can
@@ -105,6 +107,7 @@ class DuckDBEngine(Engine):
         con = self._open()
         try:
             for sql in statements:
+                log.debug("SQL sent to DuckDB: %s", sql)
                 try:
                     con.execute(sql)
                 except duckdb.Error as exc:
@@ -179,6 +182,7 @@ class DuckDBEngine(Engine):
         import duckdb
 
         statement = to_duckdb(sql)
+        log.debug("SQL sent to DuckDB: %s", statement)
         # Read-only first, so queries run beside a loading process; a statement
         # that writes (CREATE VIEW ...) is retried on a writable connection.
         for read_only in (True, False):
