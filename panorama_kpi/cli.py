@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -196,36 +198,81 @@ def drop_datalake_tables(ctx: click.Context, all_: bool, datasource: str | None,
 @selection_options
 @click.option("--force", is_flag=True, help="Full dump of every partition, ignoring incremental windows.")
 @click.option(
+    "--since",
+    metavar="'YYYY-MM-DD[ HH:MM[:SS]]'",
+    help="Re-dump partitions with rows changed since then (UTC), e.g. to backfill.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 16),
     default=2,
     show_default=True,
     help="Connections per datasource dumping partitions in parallel.",
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds to wait for another run holding a datasource's lock (then exit 3).",
+)
+@click.option(
+    "--tries",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Attempts per table when a failure is transient (dropped connection, deadlock...).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @click.pass_context
 def extract_and_load(
-    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, force: bool, workers: int
+    ctx: click.Context,
+    all_: bool,
+    datasource: str | None,
+    tables: str | None,
+    force: bool,
+    since: str | None,
+    workers: int,
+    wait: float,
+    tries: int,
+    quiet: bool,
 ) -> None:
     """Dump the selected tables into the lake and register new partitions."""
     from panorama_kpi.lake import open_storage
+    from panorama_kpi.pipeline import Interrupted, RunOptions
     from panorama_kpi.pipeline import extract_and_load as run
+    from panorama_kpi.progress import Printer
+    from panorama_kpi.timeparse import parse_since
 
     settings = _settings(ctx)
     selected = _selection(ctx, all_, datasource, tables)
-    summary = run(
-        settings,
-        selected,
-        open_storage(settings),
-        _engine(ctx),
-        force=force,
-        report=_progress,
-        workers=workers,
+    options = RunOptions(
+        force=force, since=parse_since(since) if since else None, workers=workers, wait=wait, tries=tries
     )
+    printer = Printer(sys.stderr, tty=sys.stderr.isatty(), quiet=quiet)
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name, 128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        summary = run(settings, selected, open_storage(settings), _engine(ctx), options, printer)
+    except Interrupted as exc:
+        printer.close()
+        click.echo(f"interrupted by {exc.args[0]}: the partition in flight was abandoned", err=True)
+        ctx.exit(exc.exit_code)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        printer.close()
     ok = len(summary.results) - len(summary.failed)
     rows = sum(r.rows for r in summary.results)
-    click.echo(f"{ok} table(s) loaded, {len(summary.failed)} failed, {rows} rows")
+    size = sum(r.bytes for r in summary.results) / 1e6
     for r in summary.failed:
         click.echo(f"failed: {r.datasource}.{r.table}: {r.error}")
+    click.echo(
+        f"{ok} table(s) loaded, {len(summary.failed)} failed, {rows} rows, {size:.1f} MB, {summary.seconds:.1f}s"
+    )
     if summary.failed:
         ctx.exit(1)
 

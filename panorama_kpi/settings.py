@@ -28,6 +28,8 @@ class TableSettings:
     partition_fields: list[str] = field(default_factory=list)
     interval: str | None = None
     timestamp_field: str | None = None
+    #: Zone in which the application writes timestamp_field (naive local times); UTC by default.
+    timestamp_timezone: str | None = None
     datalake_table_name: str | None = None
     datalake_table_view: str | None = None
 
@@ -137,7 +139,7 @@ _DATALAKE_KEYS: dict[str, type | tuple[type, ...]] = {
 _LAKE_TYPES = ("local", "aws")
 _AWS_CREDENTIALS = ("aws_access_key", "aws_secret_access_key")
 _TABLE_KEYS = {"name", "fields", "partitions", "datalake_table_name", "datalake_table_view"}
-_PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field"}
+_PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field", "timestamp_timezone"}
 _INTERVAL_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 #: panorama-elt's prefixed keys -> the generic key every source type reads.
@@ -192,6 +194,17 @@ def parse_interval(text: str, where: str) -> dt.timedelta:
     raise SettingsError(
         f"{where}: invalid interval {text!r}; write '<number> <unit>' with unit one of {units}"
     )
+
+
+def _check_zone(zone: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{where}: unknown time zone {zone!r}; use an IANA name such as 'America/Sao_Paulo' or 'UTC'"
+        ) from None
 
 
 def _check_keys(mapping: dict[str, Any], allowed: Any, where: str) -> None:
@@ -382,6 +395,10 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         pf = parts.get("partition_fields") or []
         table.partition_fields = [str(f) for f in ([pf] if isinstance(pf, str) else _typed(pf, list, pwhere))]
         table.timestamp_field = _typed(parts.get("timestamp_field"), str, f"{pwhere}.timestamp_field")
+        zone = _typed(parts.get("timestamp_timezone"), str, f"{pwhere}.timestamp_timezone")
+        if zone:
+            _check_zone(zone, f"{pwhere}.timestamp_timezone")
+            table.timestamp_timezone = zone
         if parts.get("interval"):
             table.interval = str(parts["interval"])
             parse_interval(table.interval, f"{pwhere}.interval")
