@@ -277,6 +277,42 @@ def extract_and_load(
         ctx.exit(1)
 
 
+@main.command("status")
+@click.option("--all", "all_", is_flag=True, hidden=True, help="Every configured table (the default).")
+@click.option("-d", "--datasource", help="Only this datasource.")
+@click.option("-t", "--tables", help="Comma-separated table names.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--max-age", help="Exit 1 when a table's last success is older than this (e.g. 2h, 90m, 1d).")
+@click.pass_context
+def status(
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, fmt: str, max_age: str | None
+) -> None:
+    """Each table's last successful load, its age, rows, partitions and last error."""
+    from panorama_kpi import output
+    from panorama_kpi.lake import open_storage
+    from panorama_kpi.runs.status import rows_for_display, table_status
+    from panorama_kpi.timeparse import parse_age
+
+    limit = parse_age(max_age) if max_age else None
+    settings = _settings(ctx)
+    selected = _selection(ctx, not (datasource or tables), datasource, tables)
+    statuses = table_status(settings, open_storage(settings), selected)
+    columns, rows = rows_for_display(statuses)
+    if fmt == "json":
+        click.echo(output.json_text(columns, rows))
+    else:
+        for line in output.table_lines(columns, rows, shutil.get_terminal_size().columns):
+            click.echo(line)
+    if limit is not None:
+        stale = [s for s in statuses if s.stale(limit)]
+        for s in stale:
+            click.echo(
+                f"stale: {s.datasource}.{s.table}: last success {output.cell(s.last_success)}", err=True
+            )
+        if stale:
+            ctx.exit(1)
+
+
 @main.command("query")
 @click.argument("sql")
 @click.option(

@@ -27,10 +27,12 @@ from panorama_kpi.loading import Cancelled, TableJob, TableResult, load_table
 from panorama_kpi.runs.events import Listener, Note, TableFinished, ignore
 from panorama_kpi.runs.lock import LockBusy, RunLock, lock_key
 from panorama_kpi.runs.records import RunRecord, RunStore, new_run_id
+from panorama_kpi.runs.table import runs_raw_table
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings
 from panorama_kpi.sources import open_source
 from panorama_kpi.sources.base import Source
+from panorama_kpi.views import RawTable
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,20 @@ def run_store(settings: Settings, storage: Storage) -> RunStore:
     return RunStore(storage, lake.base_prefix, [(p.name, p.value) for p in lake.base_partitions])
 
 
+@dataclass
+class _Run:
+    """What every datasource and table of one run shares."""
+
+    settings: Settings
+    storage: Storage
+    engine: Engine
+    store: RunStore
+    options: RunOptions
+    listen: Listener
+    record: Recorder
+    run_id: str
+
+
 def extract_and_load(
     settings: Settings,
     selected: Selected,
@@ -85,78 +101,61 @@ def extract_and_load(
     started = time.monotonic()
     summary = RunSummary(run_id=new_run_id())
     store = run_store(settings, storage)
+    recorder = Recorder(store, engine, runs_raw_table(settings), summary.run_id, listen)
+    run = _Run(settings, storage, engine, store, options, listen, recorder, summary.run_id)
     by_source: dict[str, tuple[DatasourceSettings, list[TableSettings]]] = {}
     for ds, table in selected:
         by_source.setdefault(ds.name, (ds, []))[1].append(table)
     for ds, tables in by_source.values():
-        summary.results += _load_datasource(
-            settings, ds, tables, storage, engine, store, summary.run_id, options, listen
-        )
+        summary.results += _load_datasource(run, ds, tables)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _load_datasource(
-    settings: Settings,
-    ds: DatasourceSettings,
-    tables: list[TableSettings],
-    storage: Storage,
-    engine: Engine,
-    store: RunStore,
-    run_id: str,
-    options: RunOptions,
-    listen: Listener,
-) -> list[TableResult]:
-    lake = settings.datalake
+def _load_datasource(run: _Run, ds: DatasourceSettings, tables: list[TableSettings]) -> list[TableResult]:
+    lake = run.settings.datalake
     base = [(p.name, p.value) for p in lake.base_partitions]
-    lock = RunLock(storage, lock_key(lake.base_prefix, base, ds.name), run_id, f"datasource {ds.name!r}")
+    lock = RunLock(
+        run.storage, lock_key(lake.base_prefix, base, ds.name), run.run_id, f"datasource {ds.name!r}"
+    )
     try:
-        note = lock.acquire(options.wait)
+        note = lock.acquire(run.options.wait)
     except LockBusy:
         raise
     except PanoramaError as exc:
-        return [_failed(ds, t, f"cannot take the run lock: {exc}", listen) for t in tables]
+        return [_failed(run, ds, t, f"cannot take the run lock: {exc}") for t in tables]
     if note:
-        listen(Note(note, warning=True))
-    results: list[TableResult] = []
+        run.listen(Note(note, warning=True))
     with lock, contextlib.ExitStack() as stack:
-        sources = [stack.enter_context(open_source(ds)) for _ in range(max(1, options.workers))]
+        sources = [stack.enter_context(open_source(ds)) for _ in range(max(1, run.options.workers))]
         try:  # one connection test for the datasource, so an unreachable one fails fast
-            _retrying(lambda: sources[0].check(), f"{ds.name}", sources, options, listen)
+            _retrying(run, sources[0].check, ds.name, sources)
         except PanoramaError as exc:
-            for table in tables:
-                result = _failed(ds, table, str(exc), listen)
-                _record(store, run_id, result, None, listen)
-                results.append(result)
-            return results
+            return [_failed(run, ds, t, str(exc)) for t in tables]
+        results = []
         for table in tables:
-            result = _load_with_retries(
-                settings, table, sources, storage, engine, store, run_id, options, listen, lock
-            )
+            result = _load_with_retries(run, table, sources, lock)
             results.append(result)
-            listen(TableFinished(result))
+            run.listen(TableFinished(result))
     return results
 
 
-def _retrying(
-    call: Callable[[], object], what: str, sources: Sequence[Source], options: RunOptions, listen: Listener
-) -> None:
-    for attempt in range(1, max(1, options.tries) + 1):
+def _retrying(run: _Run, call: Callable[[], object], what: str, sources: Sequence[Source]) -> None:
+    for attempt in range(1, max(1, run.options.tries) + 1):
         try:
             call()
             return
         except PanoramaError as exc:
-            if not exc.transient or attempt >= options.tries:
+            if not exc.transient or attempt >= run.options.tries:
                 raise
-            _pause(f"{what}: {exc}", attempt, sources, options, listen)
+            _pause(run, f"{what}: {exc}", attempt, sources)
 
 
-def _pause(
-    message: str, attempt: int, sources: Sequence[Source], options: RunOptions, listen: Listener
-) -> None:
+def _pause(run: _Run, message: str, attempt: int, sources: Sequence[Source]) -> None:
     """Before another attempt: say so, drop the connections (they may be broken), back off."""
+    options = run.options
     delay = options.backoff * 2 ** (attempt - 1) * (1 + random.random())
-    listen(
+    run.listen(
         Note(f"{message}; retrying in {delay:.1f}s (attempt {attempt + 1} of {options.tries})", warning=True)
     )
     for src in sources:
@@ -165,46 +164,37 @@ def _pause(
 
 
 def _load_with_retries(
-    settings: Settings,
-    table: TableSettings,
-    sources: Sequence[Source],
-    storage: Storage,
-    engine: Engine,
-    store: RunStore,
-    run_id: str,
-    options: RunOptions,
-    listen: Listener,
-    lock: RunLock,
+    run: _Run, table: TableSettings, sources: Sequence[Source], lock: RunLock
 ) -> TableResult:
     ds = sources[0].settings
     started_wall = time.monotonic()
     now: dt.datetime | None = None
-    for attempt in range(1, max(1, options.tries) + 1):
+    for attempt in range(1, max(1, run.options.tries) + 1):
         cancel = threading.Event()
         try:
-            _newest, success = store.last(ds.name, table.name)
+            _newest, success = run.store.last(ds.name, table.name)
             now = sources[0].clock()
             job = TableJob(
-                settings=settings,
+                settings=run.settings,
                 sources=sources,
-                storage=storage,
-                engine=engine,
+                storage=run.storage,
+                engine=run.engine,
                 last_success=success,
                 now=now,
-                force=options.force,
-                since=options.since,
-                listen=listen,
+                force=run.options.force,
+                since=run.options.since,
+                listen=run.listen,
                 cancel=cancel,
                 checkpoint=lock.check,
             )
             result = load_table(table, job)
-            _record(store, run_id, result, now, listen)
+            run.record(result, now)
             return result
         except Cancelled as exc:
             cancel.set()
             result = TableResult(ds.name, table.name, status="interrupted", error=f"interrupted ({exc})")
             result.seconds = time.monotonic() - started_wall
-            _record(store, run_id, result, now, listen)
+            run.record(result, now)
             raise
         except Exception as exc:  # one table's failure must not stop the others
             transient = isinstance(exc, PanoramaError) and exc.transient
@@ -212,19 +202,20 @@ def _load_with_retries(
                 str(exc) if isinstance(exc, PanoramaError) else f"unexpected {type(exc).__name__}: {exc}"
             )
             log.debug("loading %s.%s failed", ds.name, table.name, exc_info=True)
-            if transient and attempt < options.tries:
-                _pause(f"{ds.name}.{table.name}: {message}", attempt, sources, options, listen)
+            if transient and attempt < run.options.tries:
+                _pause(run, f"{ds.name}.{table.name}: {message}", attempt, sources)
                 continue
             result = TableResult(ds.name, table.name, status="failed", error=message)
             result.seconds = time.monotonic() - started_wall
-            _record(store, run_id, result, now, listen)
+            run.record(result, now)
             return result
     raise AssertionError("unreachable")
 
 
-def _failed(ds: DatasourceSettings, table: TableSettings, error: str, listen: Listener) -> TableResult:
+def _failed(run: _Run, ds: DatasourceSettings, table: TableSettings, error: str) -> TableResult:
     result = TableResult(ds.name, table.name, status="failed", error=error)
-    listen(TableFinished(result))
+    run.record(result, None)
+    run.listen(TableFinished(result))
     return result
 
 
@@ -232,25 +223,46 @@ def _ts(value: dt.datetime | None) -> str | None:
     return None if value is None else f"{value:%Y-%m-%d %H:%M:%S.%f}"
 
 
-def _record(store: RunStore, run_id: str, r: TableResult, now: dt.datetime | None, listen: Listener) -> None:
-    """Append the table's run record; failing to write it fails nothing else."""
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    record = RunRecord(
-        run_id=run_id,
-        mode=r.mode,
-        window_start=_ts(r.window_start),
-        partitions_written=r.partitions,
-        partitions_removed=r.removed,
-        rows=r.rows,
-        bytes=r.bytes,
-        started=_ts(now),
-        finished=_ts(now + dt.timedelta(seconds=r.seconds)),
-        status=r.status,
-        error=r.error,
-        layout=json.dumps(r.layout) if r.layout and r.status == "ok" else None,
-        seconds=round(r.seconds, 3),
-    )
-    try:
-        store.write(r.datasource, r.table, record)
-    except PanoramaError as exc:
-        listen(Note(f"{r.datasource}.{r.table}: could not write its run record: {exc}", warning=True))
+@dataclass
+class Recorder:
+    """Appends each table's run record and makes it visible in the runs table."""
+
+    store: RunStore
+    engine: Engine
+    runs_raw: RawTable
+    run_id: str
+    listen: Listener
+
+    def __call__(self, r: TableResult, now: dt.datetime | None) -> None:
+        """Failing to write a record fails nothing else: it is reported."""
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        record = RunRecord(
+            run_id=self.run_id,
+            mode=r.mode,
+            window_start=_ts(r.window_start),
+            partitions_written=r.partitions,
+            partitions_removed=r.removed,
+            rows=r.rows,
+            bytes=r.bytes,
+            started=_ts(now),
+            finished=_ts(now + dt.timedelta(seconds=r.seconds)),
+            status=r.status,
+            error=r.error,
+            layout=json.dumps(r.layout) if r.layout and r.status == "ok" else None,
+            seconds=round(r.seconds, 3),
+        )
+        where = f"{r.datasource}.{r.table}"
+        try:
+            self.store.write(r.datasource, r.table, record)
+        except PanoramaError as exc:
+            self.listen(Note(f"{where}: could not write its run record: {exc}", warning=True))
+            return
+        try:
+            self.engine.add_partitions(self.runs_raw, [self.store.partition(r.datasource, r.table)])
+        except PanoramaError as exc:
+            self.listen(
+                Note(
+                    f"the runs table does not show {where}'s record ({exc}); run create-datalake-tables",
+                    warning=True,
+                )
+            )

@@ -27,10 +27,15 @@ class RawTable:
     prefix: str  # key prefix of the table's objects, with trailing slash
     columns: tuple[str, ...]  # columns inside the files
     partition_columns: tuple[str, ...]  # base partitions, then field partitions
+    file_glob: str | None = None  # name pattern of the objects when not one `<table>.csv` each
 
     @property
     def file_name(self) -> str:
         return f"{self.table}.csv"
+
+    @property
+    def file_pattern(self) -> str:
+        return self.file_glob or self.file_name
 
 
 def raw_table(settings: Settings, table: TableSettings) -> RawTable:

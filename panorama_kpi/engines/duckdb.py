@@ -125,7 +125,7 @@ class DuckDBEngine(Engine):
         # Naming each partition column keeps objects of another layout (left by an
         # interrupted reload, or another site's) out of the table.
         depth = "".join(f"{c}=*/" for c in table.partition_columns)
-        return f"{table.prefix}{depth}{table.file_name}"
+        return f"{table.prefix}{depth}{table.file_pattern}"
 
     def raw_table_ddl(self, table: RawTable) -> list[str]:
         name = f"{quote_ident(self.database)}.{quote_ident(table.name)}"

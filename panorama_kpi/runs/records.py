@@ -116,7 +116,12 @@ RECORD_TYPES = {
 
 def parse_record(text: str) -> RunRecord:
     """Read one record object back (header + one line in the CSV contract)."""
-    lines = list(csv.reader(text.splitlines(), escapechar="\\", doublequote=False, strict=True))
+    # split on LF only: the contract escapes every LF and CR inside values, while
+    # str.splitlines would also break at form feeds and other separators that are data
+    physical = text.split("\n")
+    if physical and physical[-1] == "":
+        physical.pop()
+    lines = list(csv.reader(physical, escapechar="\\", doublequote=False, strict=True))
     if len(lines) != 2:
         raise ValueError(f"expected a header and one row, got {len(lines)} lines")
     names = [decode_raw(n) for n in lines[0]]
