@@ -17,6 +17,9 @@ wire protocol (packet header, length-encoded string, EOF/ERR packets) and on the
 two connection attributes pymysql uses for it; if they are missing it falls back
 to `SSCursor.fetchmany`.
 
+`describe` reports information_schema's DATA_TYPE (as panorama-elt did), with the
+precision of decimals (`decimal(10,2)`) and ` unsigned` on unsigned integers.
+
 Canonical text per column type (information_schema DATA_TYPE):
   integers, decimal, double, year, date, time  the server's text (double: shortest
                                                round-trip digits, e.g. 1e300, 0.1)
@@ -44,6 +47,7 @@ from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, 
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
 _AS_IS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "double",
           "real", "year", "date", "time"}
+_INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 _GEOMETRY = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
              "geometrycollection", "geomcollection"}
@@ -60,7 +64,7 @@ _MAX_PACKET = 0xFFFFFF
 
 def render_sql(col: Column, quote: str) -> str:
     """Expression giving the column's canonical text (NULL stays NULL)."""
-    t = col.type.split("(")[0]
+    t = col.type.split("(")[0].split(" ")[0]
     charset, dt_precision = col.detail
     if t in _AS_IS:
         return quote
@@ -239,15 +243,17 @@ class MySQLSource(SQLSource):
     def _introspect(self, table: str) -> list[Column]:
         rows = self._rows(
             "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, NUMERIC_PRECISION, NUMERIC_SCALE,"
-            " DATETIME_PRECISION FROM information_schema.COLUMNS"
+            " DATETIME_PRECISION, COLUMN_TYPE FROM information_schema.COLUMNS"
             " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             [self.option("database"), table],
         )
         cols = []
-        for name, data_type, nullable, charset, precision, scale, dt_precision in rows:
+        for name, data_type, nullable, charset, precision, scale, dt_precision, column_type in rows:
             t = _text(data_type).lower()
             if t in ("decimal", "numeric") and precision is not None:
                 t = f"{t}({precision},{scale or 0})"
+            elif t in _INTEGERS and "unsigned" in _text(column_type).lower():
+                t += " unsigned"  # bigint unsigned goes beyond BIGINT: the typed view needs to know
             cols.append(
                 Column(_text(name), t, _text(nullable) == "YES", (_text(charset or ""), dt_precision))
             )
