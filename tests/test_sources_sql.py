@@ -552,10 +552,10 @@ def test_pg_schema_option(pg_server: DBServer, pg_conn: Any) -> None:
         cur.execute('TRUNCATE "Other".t')
         cur.execute('INSERT INTO "Other".t VALUES (7)')
     with open_source(ds("postgresql", {**pg_server.settings_dict(), "schema": "Other"})) as source:
-        assert source.list_tables() == ["t"]
+        assert source.list_tables() == {"t": "table"}
         assert dump_lines(source, "t", ["id"]) == ['"7"\n']
     with open_source(ds("postgresql", {**pg_server.settings_dict(), "schema": "nope"})) as source:
-        assert source.list_tables() == []
+        assert source.list_tables() == {}
         expect_error(lambda: source.describe("t"), "table 't' not found", "schema nope")
 
 
@@ -629,7 +629,7 @@ def test_sqlite_source(sqlite_db: tuple[Path, dict[int, list[Any]]]) -> None:
             "de": "decimal(10,2)",
             "vc": "varchar",
         }
-        assert source.list_tables() == ["hostile", PART_TABLE]
+        assert source.list_tables() == {"hostile": "table", PART_TABLE: "table"}
         assert source.check().startswith("SQLite 3.")
         check_partitions(source)
         check_missing(source, "hostile")

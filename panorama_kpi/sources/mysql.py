@@ -41,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
+from panorama_kpi.sources.base import TableKind
 from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
 
 # fmt: off
@@ -232,13 +233,14 @@ class MySQLSource(SQLSource):
         kind = "MariaDB" if "mariadb" in version.lower() else "MySQL"
         return f"{kind} {version.split('-')[0]} at {self.address}/{self.option('database')}"
 
-    def list_tables(self) -> list[str]:
-        with self.errors():
+    def list_tables(self) -> dict[str, TableKind]:
+        with self.errors():  # MariaDB lists its sequences here too: nothing to dump
             rows = self._rows(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES"
+                " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE <> 'SEQUENCE' ORDER BY TABLE_NAME",
                 [self.option("database")],
             )
-        return [_text(r[0]) for r in rows]
+        return {_text(name): "view" if "VIEW" in _text(kind) else "table" for name, kind in rows}
 
     def _introspect(self, table: str) -> list[Column]:
         rows = self._rows(

@@ -52,6 +52,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
+from panorama_kpi.sources.base import TableKind
 from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
 
 # fmt: off
@@ -65,6 +66,7 @@ _PLAIN = {"int2", "int4", "int8", "float4", "float8", "numeric", "bool", "oid", 
 #: Array element types whose JSON rendering (numbers, true/false) every reader takes exactly.
 _JSON_NATIVE = {"int2", "int4", "int8", "float4", "float8", "bool"}
 # fmt: on
+_KINDS: dict[str, TableKind] = {"v": "view", "m": "materialized view"}  # r, p, f: tables
 _TS_FORMAT = "'YYYY-MM-DD HH24:MI:SS.US'"
 _SESSION = (
     "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
@@ -261,15 +263,15 @@ class PostgreSQLSource(SQLSource):
         version, db = self._rows("SELECT current_setting('server_version'), current_database()", [])[0]
         return f"PostgreSQL {version.split()[0]} at {self.address}/{db}"
 
-    def list_tables(self) -> list[str]:
+    def list_tables(self) -> dict[str, TableKind]:
         with self.errors():
             rows = self._rows(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition"
                 " ORDER BY c.relname",
                 [self.schema],
             )
-        return [r[0] for r in rows]
+        return {name: _KINDS.get(kind, "table") for name, kind in rows}
 
     def _introspect(self, table: str) -> list[Column]:
         rows = self._rows(_COLUMNS_SQL, [self.schema, table])
@@ -368,4 +370,6 @@ class PostgreSQLSource(SQLSource):
             )
         if code == "42501":
             return self.fail(table, f"permission denied — grant SELECT to {user!r} ({first})")
-        return self.fail(table, f"PostgreSQL error {code or type(exc).__name__}: {first}")
+        hint = (getattr(getattr(exc, "diag", None), "message_hint", None) or "").strip()
+        hint = f" — {hint.splitlines()[0]}" if hint else ""  # e.g. REFRESH a materialized view
+        return self.fail(table, f"PostgreSQL error {code or type(exc).__name__}: {first}{hint}")
