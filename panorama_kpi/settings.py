@@ -28,6 +28,8 @@ class TableSettings:
     partition_fields: list[str] = field(default_factory=list)
     interval: str | None = None
     timestamp_field: str | None = None
+    #: Zone in which the application writes timestamp_field (naive local times); UTC by default.
+    timestamp_timezone: str | None = None
     datalake_table_name: str | None = None
     datalake_table_view: str | None = None
 
@@ -41,12 +43,33 @@ class TableSettings:
         return [f for f in self.fields if f.name not in self.partition_fields]
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """An option whose ${VAR} was unset when the settings loaded.
+
+    Resolved (and type-checked) only when a command reads it, so `query` does not
+    need every datasource's password exported.
+    """
+
+    text: str
+    expected: type | tuple[type, ...]
+    where: str
+
+    def resolve(self) -> Any:
+        return _typed(interpolate(self.text, self.where), self.expected, self.where)
+
+
 @dataclass
 class DatasourceSettings:
     type: str
     name: str
     options: dict[str, Any] = field(default_factory=dict)
     tables: list[TableSettings] = field(default_factory=list)
+
+    def option(self, key: str) -> Any:
+        """An option's value, its ${VAR} references resolved now (SettingsError if unset)."""
+        value = self.options.get(key)
+        return value.resolve() if isinstance(value, Deferred) else value
 
 
 @dataclass(frozen=True)
@@ -114,8 +137,9 @@ _DATALAKE_KEYS: dict[str, type | tuple[type, ...]] = {
     "aws_region": str,
 }
 _LAKE_TYPES = ("local", "aws")
+_AWS_CREDENTIALS = ("aws_access_key", "aws_secret_access_key")
 _TABLE_KEYS = {"name", "fields", "partitions", "datalake_table_name", "datalake_table_view"}
-_PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field"}
+_PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field", "timestamp_timezone"}
 _INTERVAL_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 #: panorama-elt's prefixed keys -> the generic key every source type reads.
@@ -125,6 +149,14 @@ ALIASES = {f"mysql_{k}": k for k in ("host", "port", "username", "password", "da
 def _suggest(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unset_vars(text: str) -> list[str]:
+    return [
+        m.group(1)
+        for m in _ENV_RE.finditer(text)
+        if m.group(0) != "$$" and m.group(1) not in os.environ and m.group(2) is None
+    ]
 
 
 def interpolate(value: Any, where: str) -> Any:
@@ -162,6 +194,17 @@ def parse_interval(text: str, where: str) -> dt.timedelta:
     raise SettingsError(
         f"{where}: invalid interval {text!r}; write '<number> <unit>' with unit one of {units}"
     )
+
+
+def _check_zone(zone: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{where}: unknown time zone {zone!r}; use an IANA name such as 'America/Sao_Paulo' or 'UTC'"
+        ) from None
 
 
 def _check_keys(mapping: dict[str, Any], allowed: Any, where: str) -> None:
@@ -218,7 +261,6 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     if not isinstance(data, dict):
         raise SettingsError(f"{p}: expected a mapping with 'datalake' and 'datasources' at the top")
     _check_keys(data, ("datalake", "datasources", "kpi_views"), str(p))
-    data = interpolate(data, "settings")
     datalake = _load_datalake(data.get("datalake") or {})
     datasources = [
         _load_datasource(item, f"datasources[{i}]")
@@ -228,7 +270,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     for name in names:
         if names.count(name) > 1:
             raise SettingsError(f"datasources: name {name!r} is used twice; datasource names must be unique")
-    kpi = data.get("kpi_views")
+    kpi = interpolate(data.get("kpi_views"), "kpi_views")
     kpi_views = [str(v) for v in ([kpi] if isinstance(kpi, str) else _as_list(kpi, "kpi_views"))]
     return Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views)
 
@@ -236,8 +278,15 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
 def _load_datalake(raw: Any) -> DatalakeSettings:
     raw = _typed(raw, dict, "datalake")
     _check_keys(raw, _DATALAKE_KEYS, "datalake")
-    values = {k: _typed(raw.get(k), t, f"datalake.{k}") for k, t in _DATALAKE_KEYS.items()}
-    lake_type = values["type"] or ("aws" if values["panorama_raw_data_bucket"] else "local")
+    lake_type = interpolate(raw.get("type"), "datalake.type") or (
+        "aws" if raw.get("panorama_raw_data_bucket") else "local"
+    )
+    # a local lake never reads the AWS credentials: their ${VAR}s need not be set
+    skip = _AWS_CREDENTIALS if lake_type == "local" else ()
+    values = {
+        k: None if k in skip else _typed(interpolate(raw.get(k), f"datalake.{k}"), t, f"datalake.{k}")
+        for k, t in _DATALAKE_KEYS.items()
+    }
     if lake_type not in _LAKE_TYPES:
         raise SettingsError(f"datalake.type: {lake_type!r} is not one of {', '.join(_LAKE_TYPES)}")
     if lake_type == "aws" and not values["panorama_raw_data_bucket"]:
@@ -278,8 +327,10 @@ def _load_datasource(raw: Any, where: str) -> DatasourceSettings:
     for key in ("type", "name"):
         if not raw.get(key):
             raise SettingsError(f"{where}.{key}: required")
-    name = _typed(raw["name"], str, f"{where}.name")
+    raw = {**raw, "type": interpolate(raw["type"], f"{where}.type")}
+    name = _typed(interpolate(raw["name"], f"{where}.name"), str, f"{where}.name")
     where = f"datasources[{name}]"
+    raw["tables"] = interpolate(raw.get("tables"), f"{where}.tables")
     try:
         cls = source_class(_typed(raw["type"], str, f"{where}.type"))
     except SettingsError as exc:
@@ -294,12 +345,21 @@ def _load_datasource(raw: Any, where: str) -> DatasourceSettings:
         canonical = ALIASES.get(key, key)
         if canonical in allowed and key in ALIASES and raw.get(canonical) not in (None, ""):
             continue  # the generic key wins over panorama-elt's prefixed one
-        options[canonical] = _typed(value, allowed[key], f"{where}.{key}")
+        value = _option(value, allowed[key], f"{where}.{key}")
+        if value not in (None, ""):
+            options[canonical] = value
     tables = [
         _load_table(item, f"{where}.tables[{i}]")
         for i, item in enumerate(_as_list(raw.get("tables"), f"{where}.tables"))
     ]
     return DatasourceSettings(type=raw["type"], name=name, options=options, tables=tables)
+
+
+def _option(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
+    """A datasource option: interpolated now if it can be, else deferred until read."""
+    if isinstance(value, str) and _unset_vars(value):
+        return Deferred(value, expected, where)
+    return _typed(interpolate(value, where), expected, where)
 
 
 def _load_table(raw: Any, where: str) -> TableSettings:
@@ -335,6 +395,10 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         pf = parts.get("partition_fields") or []
         table.partition_fields = [str(f) for f in ([pf] if isinstance(pf, str) else _typed(pf, list, pwhere))]
         table.timestamp_field = _typed(parts.get("timestamp_field"), str, f"{pwhere}.timestamp_field")
+        zone = _typed(parts.get("timestamp_timezone"), str, f"{pwhere}.timestamp_timezone")
+        if zone:
+            _check_zone(zone, f"{pwhere}.timestamp_timezone")
+            table.timestamp_timezone = zone
         if parts.get("interval"):
             table.interval = str(parts["interval"])
             parse_interval(table.interval, f"{pwhere}.interval")

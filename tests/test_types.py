@@ -24,7 +24,7 @@ from panorama_kpi.catalog import create_tables, create_views
 from panorama_kpi.engines.duckdb import DuckDBEngine, to_duckdb
 from panorama_kpi.lake.csv import decode_raw
 from panorama_kpi.lake.storage import LocalStorage
-from panorama_kpi.pipeline import extract_and_load
+from panorama_kpi.pipeline import RunOptions, extract_and_load
 from panorama_kpi.settings import DatalakeSettings, DatasourceSettings, Settings, TableSettings
 from panorama_kpi.sources import open_source
 from panorama_kpi.views import MAX_DECIMAL_PRECISION, athena_type, typed_value_sql, typed_view_sql
@@ -52,7 +52,9 @@ def load(tmp_path: Path, ds: DatasourceSettings, name: str) -> tuple[DuckDBEngin
     engine = DuckDBEngine(tmp_path / "lake", "panorama")
     selected = [(ds, table)]
     create_tables(settings, selected, engine, lambda _: None)
-    summary = extract_and_load(settings, selected, LocalStorage(tmp_path / "lake"), engine, force=True)
+    summary = extract_and_load(
+        settings, selected, LocalStorage(tmp_path / "lake"), engine, RunOptions(force=True)
+    )
     assert not summary.failed, summary.failed[0].error
     create_views(settings, selected, engine, False, lambda _: None)
     return engine, settings, table

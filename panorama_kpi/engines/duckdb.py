@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from panorama_kpi.lake.layout import META_PREFIX
 from panorama_kpi.views import RawTable, quote_ident, quote_literal
 
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
+log = logging.getLogger(__name__)
 
 # OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
 # (nullstr is a line break, which a parsed field can never contain). Escaping can
@@ -105,6 +107,7 @@ class DuckDBEngine(Engine):
         con = self._open()
         try:
             for sql in statements:
+                log.debug("SQL sent to DuckDB: %s", sql)
                 try:
                     con.execute(sql)
                 except duckdb.Error as exc:
@@ -119,7 +122,9 @@ class DuckDBEngine(Engine):
         return f"DuckDB {duckdb.__version__} catalog {self.catalog_path}"
 
     def _glob(self, table: RawTable) -> str:
-        depth = "".join("*/" for _ in table.partition_columns)
+        # Naming each partition column keeps objects of another layout (left by an
+        # interrupted reload, or another site's) out of the table.
+        depth = "".join(f"{c}=*/" for c in table.partition_columns)
         return f"{table.prefix}{depth}{table.file_name}"
 
     def raw_table_ddl(self, table: RawTable) -> list[str]:
@@ -177,6 +182,7 @@ class DuckDBEngine(Engine):
         import duckdb
 
         statement = to_duckdb(sql)
+        log.debug("SQL sent to DuckDB: %s", statement)
         # Read-only first, so queries run beside a loading process; a statement
         # that writes (CREATE VIEW ...) is retried on a writable connection.
         for read_only in (True, False):

@@ -34,7 +34,7 @@ class Source(ABC):
         self.name = settings.name
 
     def option(self, key: str, default: Any = None) -> Any:
-        value = self.settings.options.get(key)
+        value = self.settings.option(key)
         return default if value is None or value == "" else value
 
     @abstractmethod
@@ -55,6 +55,17 @@ class Source(ABC):
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         """Distinct values of table.partition_fields, only among rows with
         table.timestamp_field >= since when `since` is given (naive UTC)."""
+
+    def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
+        """Rows per combination of table.partition_fields (one grouped query), or None when
+        this source cannot count cheaply. Incremental runs compare these with the lake's
+        counts to catch deleted rows and rows that moved to another partition."""
+        return None
+
+    def clock(self) -> dt.datetime:
+        """The source's current time (naive UTC): incremental windows are computed on it,
+        so a tool machine whose clock runs ahead loses no change."""
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     @abstractmethod
     def dump(

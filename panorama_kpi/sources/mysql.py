@@ -200,6 +200,7 @@ class MySQLSource(SQLSource):
     settings_keys: ClassVar[dict[str, type]] = SERVER_KEYS
     quote_char = "`"
     server_name = "MySQL"
+    clock_sql = "SELECT UTC_TIMESTAMP(6)"
     default_port = 3306
 
     def _connect(self) -> Any:
@@ -319,6 +320,10 @@ class MySQLSource(SQLSource):
             with contextlib.suppress(Exception):  # already broken
                 conn._force_close()
 
+    def _is_transient(self, exc: Exception) -> bool:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        return code in _TRANSIENT
+
     def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
         import pymysql
 
@@ -351,6 +356,12 @@ class MySQLSource(SQLSource):
         if code in (1142, 1143):
             return self.fail(table, f"user {user!r} may not read this table — grant SELECT ({msg})")
         return self.fail(table, f"MySQL error {code}: {msg}")
+
+
+#: Errors worth retrying: lost, refused or killed connections (2002, 2003, 2006, 2013,
+#: MariaDB 1927, MySQL 4031), too many connections (1040), server shutdown (1053), lock
+#: wait timeout (1205), deadlock (1213), query interrupted by KILL QUERY (1317).
+_TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 2013, 4031})
 
 
 def _text(value: Any) -> str:

@@ -161,6 +161,12 @@ def to_csv(rows: list[bytes]) -> str:
     )
 
 
+#: SQLSTATEs worth retrying (besides class 08, connection exceptions): serialization
+#: failure (also a replica's conflict with recovery), deadlock, lock not available,
+#: admin/crash shutdown, cannot connect now, too many connections.
+_TRANSIENT = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
+
+
 class _Sink:
     """File-like target of copy_expert: gathers rows into chunks on a bounded queue."""
 
@@ -200,6 +206,7 @@ class PostgreSQLSource(SQLSource):
         "sslmode": str,
     }
     server_name = "PostgreSQL"
+    clock_sql = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
     default_port = 5432
 
     @property
@@ -332,6 +339,15 @@ class PostgreSQLSource(SQLSource):
                 self._end()
             else:
                 self.drop_connection()
+
+    def _is_transient(self, exc: Exception) -> bool:
+        import psycopg2
+
+        code = getattr(exc, "pgcode", None) or ""
+        if code:
+            return code in _TRANSIENT or code.startswith("08")
+        # no SQLSTATE: the connection broke (server gone, network) rather than a statement failing
+        return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
 
     def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
         import psycopg2

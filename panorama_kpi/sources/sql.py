@@ -65,6 +65,8 @@ class SQLSource(Source):
     placeholder: ClassVar[str] = "%s"
     #: Human name of the server kind, for messages.
     server_name: ClassVar[str] = "SQL"
+    #: A query answering the server's current UTC time (naive), to microseconds.
+    clock_sql: ClassVar[str] = ""
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -91,6 +93,10 @@ class SQLSource(Source):
     @abstractmethod
     def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
         """One-line SourceError for a driver error; None for anything else."""
+
+    def _is_transient(self, exc: Exception) -> bool:
+        """Whether a driver error is worth retrying as it is (dialects list their codes)."""
+        return False
 
     @abstractmethod
     def table_ref(self, table: str) -> str:
@@ -148,6 +154,7 @@ class SQLSource(Source):
             err = self._translate(exc, table)
             if err is None:
                 raise
+            err.transient = self._is_transient(exc)
             raise err from None
 
     def fail(self, table: str | None, text: str) -> SourceError:
@@ -210,6 +217,25 @@ class SQLSource(Source):
         with self.errors(table.name):
             rows = self._rows(sql, params)
         return iter([tuple(r) for r in rows])
+
+    def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
+        fields = self.pick(table.name, table.partition_fields, "partition field")
+        if not fields:
+            return None
+        names = ", ".join(self.quote(f.name) for f in fields)
+        sql = f"SELECT {names}, COUNT(*) FROM {self.table_ref(table.name)} GROUP BY {names}"
+        with self.errors(table.name):
+            rows = self._rows(sql, [])
+        return iter([(tuple(r[:-1]), int(r[-1])) for r in rows])
+
+    def clock(self) -> dt.datetime:
+        if not self.clock_sql:
+            return super().clock()
+        with self.errors():
+            (value,) = self._rows(self.clock_sql, [])[0]
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=None)
 
     def dump(
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
