@@ -119,12 +119,17 @@ def test_connections(ctx: click.Context) -> None:
 @click.option(
     "-t", "--tables", help="Comma-separated table names to add (default: every table of the source)."
 )
+@click.option(
+    "--include-views",
+    is_flag=True,
+    help="Also add views and materialized views (left out by default; named ones are always added).",
+)
 @click.pass_context
-def set_tables(ctx: click.Context, datasource: str | None, tables: str | None) -> None:
+def set_tables(ctx: click.Context, datasource: str | None, tables: str | None, include_views: bool) -> None:
     """Write the source's table list into the settings file."""
     from panorama_kpi.introspect import set_tables as run
 
-    run(_settings(ctx), datasource, tables, _progress)
+    run(_settings(ctx), datasource, tables, _progress, include_views=include_views)
 
 
 @main.command("set-tables-fields")

@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
 
 PartitionFilter = Mapping[str, Any]
 """Field name -> value a dump is restricted to (None means IS NULL)."""
+
+TableKind = Literal["table", "view", "materialized view"]
+"""What a listed name is in the source: views are reported apart by set-tables."""
 
 
 class Source(ABC):
@@ -39,8 +42,10 @@ class Source(ABC):
         """Connect and return a short description ("MariaDB 10.11 at host:port/db")."""
 
     @abstractmethod
-    def list_tables(self) -> list[str]:
-        """Names of the tables (collections, sheets...) this source can dump."""
+    def list_tables(self) -> dict[str, TableKind]:
+        """Name -> kind of everything this source can dump (tables, views, collections,
+        sheets...), in a stable order. set-tables adds views only when asked to: a
+        view re-runs its query on every dump and repeats rows of its base tables."""
 
     @abstractmethod
     def describe(self, table: str) -> list[Field]:

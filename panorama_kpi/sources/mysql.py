@@ -17,6 +17,9 @@ wire protocol (packet header, length-encoded string, EOF/ERR packets) and on the
 two connection attributes pymysql uses for it; if they are missing it falls back
 to `SSCursor.fetchmany`.
 
+`describe` reports information_schema's DATA_TYPE (as panorama-elt did), with the
+precision of decimals (`decimal(10,2)`) and ` unsigned` on unsigned integers.
+
 Canonical text per column type (information_schema DATA_TYPE):
   integers, decimal, double, year, date, time  the server's text (double: shortest
                                                round-trip digits, e.g. 1e300, 0.1)
@@ -38,12 +41,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
+from panorama_kpi.sources.base import TableKind
 from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
 
 # fmt: off
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
 _AS_IS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "double",
           "real", "year", "date", "time"}
+_INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 _GEOMETRY = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
              "geometrycollection", "geomcollection"}
@@ -60,7 +65,7 @@ _MAX_PACKET = 0xFFFFFF
 
 def render_sql(col: Column, quote: str) -> str:
     """Expression giving the column's canonical text (NULL stays NULL)."""
-    t = col.type.split("(")[0]
+    t = col.type.split("(")[0].split(" ")[0]
     charset, dt_precision = col.detail
     if t in _AS_IS:
         return quote
@@ -229,26 +234,29 @@ class MySQLSource(SQLSource):
         kind = "MariaDB" if "mariadb" in version.lower() else "MySQL"
         return f"{kind} {version.split('-')[0]} at {self.address}/{self.option('database')}"
 
-    def list_tables(self) -> list[str]:
-        with self.errors():
+    def list_tables(self) -> dict[str, TableKind]:
+        with self.errors():  # MariaDB lists its sequences here too: nothing to dump
             rows = self._rows(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES"
+                " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE <> 'SEQUENCE' ORDER BY TABLE_NAME",
                 [self.option("database")],
             )
-        return [_text(r[0]) for r in rows]
+        return {_text(name): "view" if "VIEW" in _text(kind) else "table" for name, kind in rows}
 
     def _introspect(self, table: str) -> list[Column]:
         rows = self._rows(
             "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, NUMERIC_PRECISION, NUMERIC_SCALE,"
-            " DATETIME_PRECISION FROM information_schema.COLUMNS"
+            " DATETIME_PRECISION, COLUMN_TYPE FROM information_schema.COLUMNS"
             " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             [self.option("database"), table],
         )
         cols = []
-        for name, data_type, nullable, charset, precision, scale, dt_precision in rows:
+        for name, data_type, nullable, charset, precision, scale, dt_precision, column_type in rows:
             t = _text(data_type).lower()
             if t in ("decimal", "numeric") and precision is not None:
                 t = f"{t}({precision},{scale or 0})"
+            elif t in _INTEGERS and "unsigned" in _text(column_type).lower():
+                t += " unsigned"  # bigint unsigned goes beyond BIGINT: the typed view needs to know
             cols.append(
                 Column(_text(name), t, _text(nullable) == "YES", (_text(charset or ""), dt_precision))
             )
