@@ -6,6 +6,7 @@ import logging
 import shutil
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +29,8 @@ class PanoramaGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PanoramaError as exc:
-            if ctx.meta.get("panorama.debug"):
-                raise
+            if ctx.meta.get("panorama.debug"):  # the traceback too; the exit code stays the same
+                click.echo(traceback.format_exc().rstrip(), err=True)
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 

@@ -33,7 +33,6 @@ from panorama_kpi.lake.layout import (
     object_key,
     partition_prefix,
     partition_text,
-    table_prefix,
 )
 from panorama_kpi.lake.storage import Storage
 from panorama_kpi.runs.events import Listener, Note, PartitionDone, TableStarted
@@ -186,7 +185,7 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
         job.listen(
             Note(f"{ds.name}.{table.name}: {old.change_to(layout)} since the last load; reloading in full")
         )
-    leftovers = storage.remove_temporaries(table_prefix(lake.base_prefix, table.name))
+    leftovers = storage.remove_temporaries(raw.prefix)
     if leftovers:
         job.listen(
             Note(f"{ds.name}.{table.name}: removed {leftovers} temporary object(s) of an interrupted run")
@@ -242,7 +241,7 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
 
     def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
         job.checkpoint()
-        key = object_key(lake.base_prefix, table.name, partition)
+        key = object_key(lake.base_prefix, raw.table, partition)
         body = _Counter(src.dump(table, columns, where), job.cancel)
         size = storage.write(key, _prepend(header, body))
         return key, size, body.rows
@@ -370,7 +369,7 @@ def _remove(
 ) -> int:
     partitions: list[Partition] = [base + list(zip(table.partition_fields, t, strict=True)) for t in vanished]
     for partition in partitions:
-        storage.delete(object_key(base_prefix, table.name, partition))
+        storage.delete(object_key(base_prefix, raw.table, partition))
     if partitions:
         engine.remove_partitions(raw, partitions)
     return len(partitions)

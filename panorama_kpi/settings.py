@@ -6,12 +6,14 @@ import datetime as dt
 import difflib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from panorama_kpi import naming
 from panorama_kpi.errors import SettingsError
 
 
@@ -32,6 +34,12 @@ class TableSettings:
     timestamp_timezone: str | None = None
     datalake_table_name: str | None = None
     datalake_table_view: str | None = None
+    #: Folder (and file name) of the table's objects; panorama-elt's `datalake_s3_table`.
+    datalake_s3_table: str | None = None
+
+    @property
+    def folder(self) -> str:
+        return self.datalake_s3_table or self.name
 
     @property
     def field_names(self) -> list[str]:
@@ -138,7 +146,14 @@ _DATALAKE_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 _LAKE_TYPES = ("local", "aws")
 _AWS_CREDENTIALS = ("aws_access_key", "aws_secret_access_key")
-_TABLE_KEYS = {"name", "fields", "partitions", "datalake_table_name", "datalake_table_view"}
+_TABLE_KEYS = {
+    "name",
+    "fields",
+    "partitions",
+    "datalake_table_name",
+    "datalake_table_view",
+    "datalake_s3_table",
+}
 _PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field", "timestamp_timezone"}
 _INTERVAL_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
@@ -213,6 +228,9 @@ def _check_keys(mapping: dict[str, Any], allowed: Any, where: str) -> None:
             raise SettingsError(f"{where}: unknown key {key!r}{_suggest(str(key), allowed)}")
 
 
+_SECRET_KEY = re.compile(r"password|secret|token|api_key|credential|private|uri$|dsn$", re.IGNORECASE)
+
+
 def _typed(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
     if value is None:
         return None
@@ -225,7 +243,8 @@ def _typed(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
         kind = {"str": "a string", "int": "an integer", "list": "a list", "dict": "a mapping"}.get(
             names, names
         )
-        raise SettingsError(f"{where}: expected {kind}, got {type(value).__name__} {value!r}")
+        shown = "" if _SECRET_KEY.search(where.rsplit(".", 1)[-1]) else f" {value!r}"  # never echo a secret
+        raise SettingsError(f"{where}: expected {kind}, got {type(value).__name__}{shown}")
     return value
 
 
@@ -260,6 +279,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         data = {}
     if not isinstance(data, dict):
         raise SettingsError(f"{p}: expected a mapping with 'datalake' and 'datasources' at the top")
+    _check_size(data, str(p))
     _check_keys(data, ("datalake", "datasources", "kpi_views"), str(p))
     datalake = _load_datalake(data.get("datalake") or {})
     datasources = [
@@ -272,7 +292,73 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
             raise SettingsError(f"datasources: name {name!r} is used twice; datasource names must be unique")
     kpi = interpolate(data.get("kpi_views"), "kpi_views")
     kpi_views = [str(v) for v in ([kpi] if isinstance(kpi, str) else _as_list(kpi, "kpi_views"))]
-    return Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views)
+    settings = Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views)
+    _check_names(settings)
+    return settings
+
+
+#: More values than any real settings file holds: YAML aliases nested to blow up (a
+#: "billion laughs" document) are refused before anything walks the document.
+MAX_VALUES = 500_000
+
+
+def _check_size(data: Any, where: str) -> None:
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise SettingsError(
+                f"{where}: the document expands to more than {MAX_VALUES:,} values (nested YAML aliases?); "
+                "write the settings without such aliases"
+            )
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _view_for(prefix: str, raw_name: str) -> str:
+    """The typed view's name beside a datalake_table_name: `<p>_raw_x` -> `<p>_table_x`."""
+    raw_prefix = _prefixed(prefix, "raw", "")
+    if raw_name.startswith(raw_prefix):
+        return _prefixed(prefix, "table", raw_name[len(raw_prefix) :])
+    return f"{raw_name}_view"
+
+
+def _check_names(settings: Settings) -> None:
+    """Every name fits the layout, and no two tables share objects or catalog names."""
+    lake = settings.datalake
+    naming.check_base_prefix(lake.base_prefix)
+    for i, bp in enumerate(lake.base_partitions):
+        naming.check_partition_column(bp.name, f"datalake.base_partitions[{i}].name")
+    tables = [(ds, t) for ds in settings.datasources for t in ds.tables]
+    shared = {n for n, count in Counter(t.name for _ds, t in tables).items() if count > 1}
+    for ds, t in tables:
+        where = f"datasources[{ds.name}].tables[{t.name}]"
+        if t.name in shared and t.datalake_table_name:  # the catalog name keeps them apart:
+            t.datalake_s3_table = t.datalake_s3_table or t.datalake_table_name  # its own folder
+            t.datalake_table_view = t.datalake_table_view or _view_for(
+                lake.base_prefix, t.datalake_table_name
+            )
+        naming.check_folder(t.folder, f"{where}.{'datalake_s3_table' if t.datalake_s3_table else 'name'}")
+        for pf in t.partition_fields:
+            naming.check_partition_column(pf, f"{where}.partitions.partition_fields")
+    by_folder: dict[str, list[str]] = {}
+    for ds, t in tables:
+        by_folder.setdefault(t.folder.lower(), []).append(f"datasources[{ds.name}].tables[{t.name}]")
+    for owners in by_folder.values():
+        if len(owners) > 1:
+            raise SettingsError(
+                f"{' and '.join(owners)} would write the same objects in the lake; give each a distinct "
+                "datalake_table_name (or datalake_s3_table)"
+            )
+    catalog = [settings.raw_table_name(t) for _ds, t in tables] + [settings.view_name(t) for _ds, t in tables]
+    for name in naming.duplicates(catalog):
+        raise SettingsError(
+            f"catalog name {name!r} is used by two tables or views; set datalake_table_name/datalake_table_view"
+        )
 
 
 def _load_datalake(raw: Any) -> DatalakeSettings:
@@ -386,6 +472,7 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         fields=fields,
         datalake_table_name=_typed(raw.get("datalake_table_name"), str, f"{where}.datalake_table_name"),
         datalake_table_view=_typed(raw.get("datalake_table_view"), str, f"{where}.datalake_table_view"),
+        datalake_s3_table=_typed(raw.get("datalake_s3_table"), str, f"{where}.datalake_s3_table"),
     )
     parts = raw.get("partitions")
     if parts:

@@ -42,8 +42,8 @@ def raw_table(settings: Settings, table: TableSettings) -> RawTable:
     lake = settings.datalake
     return RawTable(
         name=settings.raw_table_name(table),
-        table=table.name,
-        prefix=table_prefix(lake.base_prefix, table.name),
+        table=table.folder,
+        prefix=table_prefix(lake.base_prefix, table.folder),
         columns=tuple(f.name for f in table.file_fields),
         partition_columns=tuple([p.name for p in lake.base_partitions] + table.partition_fields),
     )

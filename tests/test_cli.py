@@ -301,11 +301,13 @@ def test_full_load_removes_vanished_partitions_only_for_this_site(project: Path)
     assert (base / "site=example.com/course=__HIVE_DEFAULT_PARTITION__/notes.csv").exists()
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    from panorama_kpi.errors import SettingsError
-
-    with pytest.raises(SettingsError):
-        run("--debug", "--settings", str(tmp_path / "nope.yaml"), "test-connections")
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--debug", "--settings", str(tmp_path / "nope.yaml"), "test-connections"]
+    )
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.output
+    assert result.output.rstrip().splitlines()[-1].startswith("error: settings file")
 
 
 def test_parallel_workers_write_the_same_lake(project: Path) -> None:

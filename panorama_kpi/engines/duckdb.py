@@ -37,6 +37,11 @@ _CSV_OPTIONS = (
 )
 
 
+def glob_escape(text: str) -> str:
+    """A name matched literally in a DuckDB file pattern (`inj*` must not read `injx`)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def to_duckdb(sql: str) -> str:
     """Transpile one Athena statement; parse errors name the problem."""
     try:
@@ -124,8 +129,9 @@ class DuckDBEngine(Engine):
     def _glob(self, table: RawTable) -> str:
         # Naming each partition column keeps objects of another layout (left by an
         # interrupted reload, or another site's) out of the table.
-        depth = "".join(f"{c}=*/" for c in table.partition_columns)
-        return f"{table.prefix}{depth}{table.file_pattern}"
+        depth = "".join(f"{glob_escape(c)}=*/" for c in table.partition_columns)
+        name = table.file_pattern if table.file_glob else glob_escape(table.file_name)
+        return f"{glob_escape(table.prefix)}{depth}{name}"
 
     def raw_table_ddl(self, table: RawTable) -> list[str]:
         name = f"{quote_ident(self.database)}.{quote_ident(table.name)}"

@@ -42,7 +42,15 @@ from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.sources.base import TableKind
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
+from panorama_kpi.sources.sql import (
+    CHUNK_BYTES,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    SERVER_KEYS,
+    Column,
+    SQLSource,
+    fetch_rows,
+)
 
 # fmt: off
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
@@ -212,13 +220,18 @@ class MySQLSource(SQLSource):
             host=self.option("host", "localhost"),
             port=int(self.option("port", 3306)),
             user=self.option("username"),
-            password=self.option("password", ""),
+            # pymysql encodes a str password as Latin-1 (a traceback for anything else);
+            # servers compare the bytes the client sends, which is UTF-8 for utf8mb4 clients
+            password=str(self.option("password", "")).encode("utf-8"),
             database=self.option("database"),
             charset="utf8mb4",
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT,
-            # TIMESTAMP columns read in UTC; a slow consumer must not make the server drop us.
-            init_command="SET time_zone = '+00:00', net_write_timeout = 600",
+            # TIMESTAMP columns read in UTC; a reader that stops reading (a stopped or hung
+            # process) is dropped after read_timeout seconds, releasing its metadata lock
+            init_command=(
+                f"SET time_zone = '+00:00', net_write_timeout = {int(self.option('read_timeout', READ_TIMEOUT))}"
+            ),
         )
 
     def table_ref(self, table: str) -> str:

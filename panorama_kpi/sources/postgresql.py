@@ -53,7 +53,15 @@ from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.sources.base import TableKind
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
+from panorama_kpi.sources.sql import (
+    CHUNK_BYTES,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    SERVER_KEYS,
+    Column,
+    SQLSource,
+    fetch_rows,
+)
 
 # fmt: off
 _NAMES = {
@@ -240,6 +248,10 @@ class PostgreSQLSource(SQLSource):
     def _begin(self) -> Any:
         cur = self.conn.cursor()
         cur.execute(_SESSION)
+        # unacknowledged or unsendable data for longer than this closes the connection on
+        # the server's side: a stopped reader does not hold back vacuum for hours
+        timeout_ms = int(self.option("read_timeout", READ_TIMEOUT)) * 1000
+        cur.execute(f"SET LOCAL tcp_user_timeout = {timeout_ms}")
         return cur
 
     def _end(self) -> None:

@@ -43,7 +43,19 @@ def fetch_rows(cur: Any) -> list[tuple[Any, ...]]:
 
 
 #: Connection keys every database-server source type accepts.
-SERVER_KEYS: dict[str, type] = {"host": str, "port": int, "username": str, "password": str, "database": str}
+SERVER_KEYS: dict[str, type] = {
+    "host": str,
+    "port": int,
+    "username": str,
+    "password": str,
+    "database": str,
+    # seconds the server waits on a reader that stopped reading before it drops the query
+    # (and the locks and snapshot the query holds)
+    "read_timeout": int,
+}
+
+#: Default of `read_timeout`.
+READ_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
