@@ -37,6 +37,7 @@ def _load_doc(path: Path) -> Any:
 
 
 def _save_doc(path: Path, doc: Any) -> None:
+    path = path.resolve()  # a symlinked settings file is rewritten where it points, the link kept
     buf = io.StringIO()
     _yaml().dump(doc, buf)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))

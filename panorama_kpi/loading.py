@@ -29,6 +29,7 @@ from panorama_kpi.engines.base import Engine, Partition
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import header_line
 from panorama_kpi.lake.layout import (
+    NULL_PARTITION,
     decode_segment,
     object_key,
     partition_prefix,
@@ -201,7 +202,7 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
         if found is not None:
             source_counts = {}
             for combo, n in found:
-                texts = _texts(combo)
+                texts = _texts(combo, table)
                 combos[texts] = combo
                 source_counts[texts] = source_counts.get(texts, 0) + n
         if lake_counts is None and source_counts is not None:
@@ -218,7 +219,7 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
     if table.partition_fields:
         window = None if since is None else to_source_time(table, since)
         for combo in source.partition_values(table, window):
-            by_text[_texts(combo)] = combo
+            by_text[_texts(combo, table)] = combo
         if since is not None and source_counts is not None and lake_counts is not None:
             for texts, n in source_counts.items():
                 if lake_counts.get(texts) != n and texts not in by_text:
@@ -287,8 +288,17 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
     return result
 
 
-def _texts(combo: Sequence[Any]) -> tuple[str, ...]:
-    return tuple(partition_text(v) for v in combo)
+def _texts(combo: Sequence[Any], table: TableSettings) -> tuple[str, ...]:
+    """Catalog texts of a partition's values. NULL is Hive's `__HIVE_DEFAULT_PARTITION__`, so
+    that text itself cannot be a value: Athena and every Hive reader would read it as NULL."""
+    texts = tuple(partition_text(v) for v in combo)
+    for name, value, text in zip(table.partition_fields, combo, texts, strict=True):
+        if value is not None and text == NULL_PARTITION:
+            raise SourceError(
+                f"table {table.name!r}: partition field {name!r} holds the text {NULL_PARTITION!r}, which "
+                "Hive reserves for NULL; change that value in the source or partition by another field"
+            )
+    return texts
 
 
 def _run_partitions(

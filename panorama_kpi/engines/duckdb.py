@@ -37,6 +37,12 @@ _CSV_OPTIONS = (
 )
 
 
+def _is_lock_conflict(msg: str) -> bool:
+    """Another process holds the file (DuckDB: 'Could not set lock on file ... Conflicting lock')."""
+    low = msg.lower()
+    return "could not set lock" in low or "conflicting lock" in low
+
+
 def glob_escape(text: str) -> str:
     """A name matched literally in a DuckDB file pattern (`inj*` must not read `injx`)."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
@@ -83,8 +89,10 @@ class DuckDBEngine(Engine):
                 break
             except duckdb.Error as exc:
                 msg = str(exc).splitlines()[0]
-                if "lock" not in msg.lower():
-                    raise EngineError(f"cannot open DuckDB catalog {self.catalog_path}: {msg}") from None
+                if not _is_lock_conflict(msg):
+                    raise self._damaged(msg) or EngineError(
+                        f"cannot open DuckDB catalog {self.catalog_path}: {msg}"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise EngineError(
                         f"DuckDB catalog {self.catalog_path} stayed locked by another process for "
@@ -94,6 +102,16 @@ class DuckDBEngine(Engine):
         if not read_only:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
         return self._session(con)
+
+    def _damaged(self, msg: str) -> EngineError | None:
+        """A damaged catalog file, said so (it is rebuilt from the lake alone), or None."""
+        low = msg.lower()
+        if "corrupt" in low or "not a valid duckdb database" in low or "checksum" in low:
+            return EngineError(
+                f"the DuckDB catalog {self.catalog_path} is damaged ({msg}); delete it and rebuild it from "
+                "the lake: create-datalake-tables --all && create-datalake-views --all"
+            )
+        return None
 
     def _session(self, con: Any) -> Any:
         """Session settings every connection (and cursor: they do not inherit them) needs."""
@@ -116,7 +134,8 @@ class DuckDBEngine(Engine):
                 try:
                     con.execute(sql)
                 except duckdb.Error as exc:
-                    raise EngineError(f"DuckDB: {str(exc).splitlines()[0]}") from None
+                    msg = str(exc).splitlines()[0]
+                    raise self._damaged(msg) or EngineError(f"DuckDB: {msg}") from None
         finally:
             con.close()
 
@@ -198,7 +217,8 @@ class DuckDBEngine(Engine):
                 break
             except duckdb.Error as exc:
                 if not (read_only and "read-only" in str(exc).lower()):
-                    raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+                    msg = str(exc).splitlines()[0]
+                    raise self._damaged(msg) or EngineError(f"query failed: {msg}") from None
         columns = [d[0] for d in (cur.description or [])]
 
         def rows() -> Iterator[tuple[Any, ...]]:

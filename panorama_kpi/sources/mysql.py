@@ -333,6 +333,24 @@ class MySQLSource(SQLSource):
             with contextlib.suppress(Exception):  # already broken
                 conn._force_close()
 
+    # Character columns compare under their collation, which folds case and accents and
+    # (PAD SPACE) trailing spaces: 'ABC', 'abc ' and 'ábc' would be one partition. Their
+    # partition values are grouped and matched on the UTF-8 bytes instead; the plain
+    # `=` stays in the condition so an index on the column is still used.
+    def _exact(self, column: Column) -> str:
+        if not column.detail[0]:  # no character set: not a character column
+            return super()._exact(column)
+        return f"CAST(CONVERT({self.quote(column.name)} USING utf8mb4) AS BINARY)"
+
+    def _from_exact(self, column: Column, value: Any) -> Any:
+        return value.decode("utf-8") if column.detail[0] and isinstance(value, (bytes, bytearray)) else value
+
+    def _equals(self, column: Column, value: Any) -> tuple[str, list[Any]]:
+        sql, params = super()._equals(column, value)
+        if not column.detail[0] or not isinstance(value, str):
+            return sql, params
+        return f"{sql} AND {self._exact(column)} = %s", [*params, value.encode("utf-8")]
+
     def _is_transient(self, exc: Exception) -> bool:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
         return code in _TRANSIENT
