@@ -258,6 +258,36 @@ class SQLSource(Source):
             rows = self._rows(sql, [])
         return iter([(self._exact_row(fields, r[:-1]), int(r[-1])) for r in rows])
 
+    @contextmanager
+    def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
+        peers = [o for o in others if isinstance(o, SQLSource) and o is not self]
+        try:
+            with self.errors(), self._frozen(table if peers else None):
+                token = self._snapshot_begin()
+                for peer in peers:
+                    peer._snapshot_join(token)
+            yield
+        finally:
+            for src in (self, *peers):
+                src._snapshot_end()
+
+    @contextmanager
+    def _frozen(self, table: str | None) -> Iterator[None]:
+        """Hold writes to `table` back while the connections open their snapshots (dialects
+        that cannot share one snapshot make theirs identical this way)."""
+        yield
+
+    # Snapshot hooks: by default every statement reads the latest data.
+    def _snapshot_begin(self) -> Any:
+        """Open a transaction with a snapshot other connections can join; returns its token."""
+        return None
+
+    def _snapshot_join(self, token: Any) -> None:
+        """Open a transaction on the snapshot `token` (or one as close to it as the server allows)."""
+
+    def _snapshot_end(self) -> None:
+        """Close the snapshot's transaction (never raises)."""
+
     def clock(self) -> dt.datetime:
         if not self.clock_sql:
             return super().clock()
