@@ -352,6 +352,13 @@ class MySQLSource(SQLSource):
             return f"DATE({q}) - INTERVAL (DAYOFMONTH({q}) - 1) DAY"
         return f"DATE({q})"
 
+    def _exact_bounds(self, column: Column) -> tuple[str, str] | None:
+        if not column.detail[0]:
+            return None
+        utf8 = column.detail[0].startswith("utf8")
+        exact = f"BINARY {self.quote(column.name)}" if utf8 else self._exact(column)
+        return f"MIN({exact})", f"MAX({exact})"
+
     def _from_exact(self, column: Column, value: Any) -> Any:
         return value.decode("utf-8") if column.detail[0] and isinstance(value, (bytes, bytearray)) else value
 

@@ -278,6 +278,72 @@ class SQLSource(Source):
         """Expression of the date (day) or first day of the month (month) of a timestamp."""
         raise self.fail(None, f"partitions derived from a timestamp are not supported by {self.server_name}")
 
+    def _exact_bounds(self, column: Column) -> tuple[str, str] | None:
+        """MIN and MAX expressions telling whether a GROUP BY group of `column` holds one exact
+        value, for dialects whose grouping merges distinct values (None: it never does)."""
+        return None
+
+    def _groups(self, table: TableSettings, since: dt.datetime | None) -> list[tuple[tuple[Any, ...], int]]:
+        """Exact partition values (of rows with timestamp_field >= since, if given) and their
+        row counts. Grouped on the plain columns, so an index on them is used; a group that
+        a collation merged from distinct values (its MIN and MAX differ) is split again."""
+        exprs = self._partition_exprs(table)
+        plain = [self._bucket(c, g) if g else self.quote(c.name) for c, g, _e in exprs]
+        bounds = [None if g else self._exact_bounds(c) for c, g, _e in exprs]
+        extra = [b for pair in bounds if pair for b in pair]
+        where, params = "", []
+        if since is not None and table.timestamp_field:
+            ts = self.pick(table.name, [table.timestamp_field], "timestamp field")[0]
+            where, params = f" WHERE {self.quote(ts.name)} >= {self.placeholder}", [self._bind(since, ts)]
+        columns = ", ".join([*plain, "COUNT(*)", *extra])
+        order = ", ".join(str(i + 1) for i in range(len(plain)))
+        sql = (
+            f"SELECT {columns} FROM {self.table_ref(table.name)}{where} "
+            f"GROUP BY {', '.join(plain)} ORDER BY {order}"
+        )
+        with self.errors(table.name):
+            rows = self._rows(sql, params)
+        out: list[tuple[tuple[Any, ...], int]] = []
+        for row in rows:
+            values, count, rest = list(row[: len(plain)]), int(row[len(plain)]), list(row[len(plain) + 1 :])
+            merged = False
+            for i, pair in enumerate(bounds):
+                if pair:
+                    low, high = rest.pop(0), rest.pop(0)
+                    merged = merged or low != high
+                    values[i] = low
+            if merged:
+                out += self._split_group(table, exprs, plain, row[: len(plain)], where, params)
+            else:
+                out.append((self._partition_row(exprs, values), count))
+        return out
+
+    def _split_group(
+        self,
+        table: TableSettings,
+        exprs: list[tuple[Column, str | None, str]],
+        plain: list[str],
+        group: Sequence[Any],
+        where: str,
+        params: list[Any],
+    ) -> list[tuple[tuple[Any, ...], int]]:
+        """The exact values and counts of one group that a collation merged."""
+        conditions, values = ([where[len(" WHERE ") :]] if where else []), list(params)
+        for (col, _g, _e), expr, value in zip(exprs, plain, group, strict=True):
+            if value is None:
+                conditions.append(f"{expr} IS NULL")
+            else:
+                conditions.append(f"{expr} = {self.placeholder}")
+                values.append(self._bind(value, col))
+        exact = ", ".join(e for _c, _g, e in exprs)
+        sql = (
+            f"SELECT {exact}, COUNT(*) FROM {self.table_ref(table.name)} "
+            f"WHERE {' AND '.join(conditions)} GROUP BY {exact}"
+        )
+        with self.errors(table.name):
+            rows = self._rows(sql, values)
+        return [(self._partition_row(exprs, r[:-1]), int(r[-1])) for r in rows]
+
     def _partition_row(
         self, exprs: list[tuple[Column, str | None, str]], row: Sequence[Any]
     ) -> tuple[Any, ...]:
@@ -287,30 +353,14 @@ class SQLSource(Source):
         )
 
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
-        exprs = self._partition_exprs(table)
-        if not exprs:
+        if not table.partition_fields:
             return iter([()])
-        names = ", ".join(e for _c, _g, e in exprs)
-        sql = f"SELECT DISTINCT {names} FROM {self.table_ref(table.name)}"
-        params: list[Any] = []
-        if since is not None and table.timestamp_field:
-            ts = self.pick(table.name, [table.timestamp_field], "timestamp field")[0]
-            sql += f" WHERE {self.quote(ts.name)} >= {self.placeholder}"
-            params.append(self._bind(since, ts))
-        sql += " ORDER BY " + ", ".join(str(i + 1) for i in range(len(exprs)))
-        with self.errors(table.name):
-            rows = self._rows(sql, params)
-        return iter([self._partition_row(exprs, r) for r in rows])
+        return iter([values for values, _count in self._groups(table, since)])
 
     def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
-        exprs = self._partition_exprs(table)
-        if not exprs:
+        if not table.partition_fields:
             return None
-        names = ", ".join(e for _c, _g, e in exprs)
-        sql = f"SELECT {names}, COUNT(*) FROM {self.table_ref(table.name)} GROUP BY {names}"
-        with self.errors(table.name):
-            rows = self._rows(sql, [])
-        return iter([(self._partition_row(exprs, r[:-1]), int(r[-1])) for r in rows])
+        return iter(self._groups(table, None))
 
     @contextmanager
     def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
