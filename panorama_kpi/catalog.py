@@ -1,15 +1,22 @@
-"""Catalog commands: create and drop raw tables, typed views and KPI views."""
+"""Catalog commands: create and drop raw tables, typed views and KPI views.
+
+Each goes through the configured Engine; an engine in dry-run mode prints what it
+would do instead (see engines.base), so `--dry-run` follows the same path.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from panorama_kpi.engines.athena import create_table_ddl
+from panorama_kpi.engines.athena_sql import quote_ident
 from panorama_kpi.engines.base import Engine
+from panorama_kpi.lake.layout import partition_prefix
+from panorama_kpi.lake.storage import Storage
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import Settings
-from panorama_kpi.views import load_kpi_views, quote_ident, raw_table, typed_view_sql
+from panorama_kpi.state import delete_state
+from panorama_kpi.views import load_kpi_views, raw_table, typed_view_sql
 
 Report = Callable[[str], None]
 
@@ -26,49 +33,39 @@ def _skip_fieldless(selected: Selected, report: Report) -> Selected:
     return kept
 
 
-def create_tables_ddl(settings: Settings, selected: Selected, engine: Engine | None) -> list[str]:
-    """What create-datalake-tables would run: the engine's statements, or Athena's for an aws lake."""
-    statements = []
-    for _ds, table in selected:
-        if not table.fields:
-            continue
-        raw = raw_table(settings, table)
-        if engine is None:
-            lake = settings.datalake
-            statements.append(
-                create_table_ddl(raw, lake.panorama_raw_data_bucket or "", lake.datalake_database)
-            )
-        else:
-            statements += engine.raw_table_ddl(raw)
-    return statements
+def _done(engine: Engine, verb: str) -> str:
+    past = {"create": "created", "drop": "dropped"}[verb]
+    return f"would {verb}" if engine.dry_run else past
 
 
 def create_tables(settings: Settings, selected: Selected, engine: Engine, report: Report) -> int:
+    """Create each raw table, or update it in place when its definition changed."""
     selected = _skip_fieldless(selected, report)
     for _ds, table in selected:
         raw = raw_table(settings, table)
         engine.create_raw_table(raw)
-        report(f"created table {raw.name}")
-    return len(selected)
-
-
-def drop_tables(settings: Settings, selected: Selected, engine: Engine, report: Report) -> int:
-    for _ds, table in selected:
-        raw = raw_table(settings, table)
-        engine.drop_raw_table(raw)
-        report(f"dropped table {raw.name}")
+        report(f"{_done(engine, 'create')} table {raw.name}")
     return len(selected)
 
 
 def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[tuple[str, str]]:
     """(view name, Athena CREATE OR REPLACE VIEW) in creation order: typed views, then KPI views."""
     out = [(settings.view_name(t), typed_view_sql(settings, t)) for _ds, t in selected if t.fields]
-    if with_kpis and settings.kpi_views:
-        base = settings.path.parent
-        paths = [Path(p) if Path(p).exists() else base / p for p in settings.kpi_views]
-        for view in load_kpi_views(paths):
-            out.append((view.name, f"CREATE OR REPLACE VIEW {quote_ident(view.name)} AS\n{view.sql}"))
+    if with_kpis:
+        out += [
+            (name, f"CREATE OR REPLACE VIEW {quote_ident(name)} AS\n{sql}")
+            for name, sql in kpi_views(settings)
+        ]
     return out
+
+
+def kpi_views(settings: Settings) -> list[tuple[str, str]]:
+    """(name, SELECT) of the configured KPI views, dependencies first."""
+    if not settings.kpi_views:
+        return []
+    base = settings.path.parent
+    paths = [Path(p) if Path(p).exists() else base / p for p in settings.kpi_views]
+    return [(view.name, view.sql) for view in load_kpi_views(paths)]
 
 
 def create_views(
@@ -78,5 +75,37 @@ def create_views(
     views = views_sql(settings, selected, with_kpis)
     for name, sql in views:
         engine.create_view(name, sql)
-        report(f"created view {name}")
+        report(f"{_done(engine, 'create')} view {name}")
     return len(views)
+
+
+def drop_tables(
+    settings: Settings,
+    selected: Selected,
+    engine: Engine,
+    report: Report,
+    with_kpis: bool = False,
+    storage: Storage | None = None,
+) -> int:
+    """Drop each table's typed view and raw table (with `with_kpis`, the KPI views first).
+
+    With `storage` (`--purge`) this installation's objects of the table and its load
+    record are deleted too; otherwise the lake is not touched.
+    """
+    if with_kpis:
+        for name, _sql in reversed(kpi_views(settings)):
+            engine.drop_view(name)
+            report(f"{_done(engine, 'drop')} view {name}")
+    lake = settings.datalake
+    base = [(p.name, p.value) for p in lake.base_partitions]
+    for ds, table in selected:
+        raw = raw_table(settings, table)
+        engine.drop_view(settings.view_name(table))
+        engine.drop_raw_table(raw)
+        report(f"{_done(engine, 'drop')} view {settings.view_name(table)} and table {raw.name}")
+        if storage is not None:
+            prefix = partition_prefix(lake.base_prefix, table.name, base)
+            deleted = storage.delete_prefix(prefix)
+            delete_state(storage, ds.name, table.name)
+            report(f"purged {deleted} object(s) under {storage.uri(prefix)}")
+    return len(selected)

@@ -136,7 +136,7 @@ def load_table(
     report(f"{ds.name}.{table.name}: {len(plan)} partition(s), {result.mode}")
 
     def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
-        key = object_key(lake.base_prefix, table.name, partition)
+        key = object_key(lake.base_prefix, table.name, partition, lake.compression)
         body = _Counter(src.dump(table, columns, where))
         size = storage.write(key, _prepend(header, body))
         return key, size, body.rows
@@ -148,10 +148,9 @@ def load_table(
         result.rows += rows
         keys.add(key)
     engine.add_partitions(raw, written)
-    if since is None and table.partition_fields:
-        stale = _prune(
-            storage, engine, raw, table, partition_prefix(lake.base_prefix, table.name, base), keys
-        )
+    if since is None:
+        prefix = partition_prefix(lake.base_prefix, table.name, base)
+        stale = _prune(storage, engine, raw, table, base, prefix, keys)
         if stale:
             report(f"{ds.name}.{table.name}: removed {stale} partition(s) no longer in the source")
     result.partitions = len(written)
@@ -206,25 +205,39 @@ def _run_partitions(
 
 
 def _prune(
-    storage: Storage, engine: Engine, raw: RawTable, table: TableSettings, prefix: str, keep: set[str]
+    storage: Storage,
+    engine: Engine,
+    raw: RawTable,
+    table: TableSettings,
+    base: Partition,
+    prefix: str,
+    keep: set[str],
 ) -> int:
-    """After a full load, drop partitions whose values vanished from the source.
+    """After a full load, drop partitions whose values vanished from the source, and
+    objects left under another name by a change of `compression`.
 
     Only under this installation's base partitions: other sites sharing the
     table prefix are never touched.
     """
-    stale: list[Partition] = []
+    kept_folders = {key.rpartition("/")[0] for key in keep}
+    stale: dict[str, Partition] = {}
     for key in list(storage.list(prefix)):
         segments = key[len(prefix) :].split("/")
-        if key in keep or segments[-1] != raw.file_name or len(segments) != len(table.partition_fields) + 1:
+        if (
+            key in keep
+            or segments[-1] not in raw.file_names
+            or len(segments) != len(table.partition_fields) + 1
+        ):
             continue
         pairs = [decode_segment(s) for s in segments[:-1]]
         if [name for name, _ in pairs] != table.partition_fields:
             continue
         storage.delete(key)
-        stale.append(pairs)
+        folder = key.rpartition("/")[0]
+        if folder not in kept_folders:
+            stale[folder] = [*base, *pairs]
     if stale:
-        engine.remove_partitions(raw, stale)
+        engine.remove_partitions(raw, list(stale.values()))
     return len(stale)
 
 

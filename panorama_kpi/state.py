@@ -46,3 +46,8 @@ def load_state(storage: Storage, datasource: str, table: str) -> TableState:
 
 def save_state(storage: Storage, datasource: str, table: str, state: TableState) -> None:
     storage.write(_key(datasource, table), [json.dumps(asdict(state), indent=1, sort_keys=True) + "\n"])
+
+
+def delete_state(storage: Storage, datasource: str, table: str) -> None:
+    """Forget a table's loads (its objects were purged): the next load is a full one."""
+    storage.delete(_key(datasource, table))

@@ -5,16 +5,16 @@ All SQL here is Athena (Trino) dialect; the DuckDB engine transpiles it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from panorama_kpi.engines.athena_sql import athena_type, quote_ident, quote_literal
 from panorama_kpi.errors import SettingsError
 from panorama_kpi.lake.csv import decode_sql
-from panorama_kpi.lake.layout import NULL_PARTITION, table_prefix
+from panorama_kpi.lake.layout import NULL_PARTITION, SUFFIXES, file_name, table_prefix
 from panorama_kpi.settings import Settings, TableSettings
 
 
@@ -27,10 +27,16 @@ class RawTable:
     prefix: str  # key prefix of the table's objects, with trailing slash
     columns: tuple[str, ...]  # columns inside the files
     partition_columns: tuple[str, ...]  # base partitions, then field partitions
+    compression: str = "none"  # datalake.compression: the objects' suffix and encoding
 
     @property
     def file_name(self) -> str:
-        return f"{self.table}.csv"
+        return file_name(self.table, self.compression)
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        """Every name an object of this table may have (compression may have changed)."""
+        return tuple(file_name(self.table, c) for c in SUFFIXES)
 
 
 def raw_table(settings: Settings, table: TableSettings) -> RawTable:
@@ -41,69 +47,8 @@ def raw_table(settings: Settings, table: TableSettings) -> RawTable:
         prefix=table_prefix(lake.base_prefix, table.name),
         columns=tuple(f.name for f in table.file_fields),
         partition_columns=tuple([p.name for p in lake.base_partitions] + table.partition_fields),
+        compression=lake.compression,
     )
-
-
-def quote_ident(name: str) -> str:
-    """The one identifier quoting helper (Trino and DuckDB both use double quotes)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-_INT = {
-    "int",
-    "integer",
-    "tinyint",
-    "smallint",
-    "mediumint",
-    "bigint",
-    "year",
-    "int2",
-    "int4",
-    "int8",
-    "serial",
-    "bigserial",
-    "smallserial",
-    "unsigned",
-}
-_FLOAT = {"float", "double", "real", "double precision", "float4", "float8", "decimal", "numeric"}
-_TIMESTAMP = {
-    "datetime",
-    "timestamp",
-    "timestamptz",
-    "timestamp with time zone",
-    "timestamp without time zone",
-}
-_BOOL = {"bool", "boolean"}
-_DECIMAL_RE = re.compile(r"^(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
-
-
-def athena_type(declared: str) -> str | None:
-    """Typed-view type for a declared source type; None keeps the text (varchar).
-
-    Follows panorama-elt's view typing so BI queries keep working, except that a
-    decimal with declared precision stays exact and dates are dates.
-    """
-    t = declared.strip().lower()
-    m = _DECIMAL_RE.match(t)
-    if m:
-        precision, scale = int(m.group(1)), int(m.group(2) or 0)
-        return f"DECIMAL({min(precision, 38)}, {min(scale, 38)})"
-    base = re.sub(r"\(.*?\)", "", t).replace(" unsigned", "").strip()
-    if base in _INT:
-        return "BIGINT"
-    if base in _FLOAT:
-        return "DOUBLE"
-    if base in _TIMESTAMP:
-        return "TIMESTAMP"
-    if base == "date":
-        return "DATE"
-    if base in _BOOL:
-        return "BOOLEAN"
-    return None
 
 
 def typed_view_sql(settings: Settings, table: TableSettings) -> str:

@@ -1,46 +1,65 @@
-"""Athena (Glue catalog) statements for the lake's raw tables.
+"""The AWS engine: raw tables and partitions in the Glue catalog, views and queries on Athena.
 
-The DDL is what panorama-elt issues (same SerDe, properties and location), with
-identifiers quoted and the header line skipped. Executing it against AWS arrives
-with the AWS engine; `--dry-run` prints it without connecting anywhere.
+In this version it only runs in dry-run mode (printing what it would do).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from panorama_kpi.engines.athena_sql import create_table_ddl
+from panorama_kpi.engines.base import Echo, Engine, Partition
+from panorama_kpi.errors import SettingsError
 from panorama_kpi.views import RawTable
 
-
-def hive_ident(name: str) -> str:
-    """Hive DDL quotes identifiers with backticks."""
-    return "`" + name.replace("`", "``") + "`"
+if TYPE_CHECKING:
+    from panorama_kpi.settings import DatalakeSettings
 
 
-def hive_literal(text: str) -> str:
-    """Hive DDL string literal: backslash is an escape character there."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+class AthenaEngine(Engine):
+    def __init__(self, lake: DatalakeSettings, echo: Echo | None = None) -> None:
+        super().__init__(echo)
+        self.lake = lake
+        self.database = lake.datalake_database
 
+    def location(self, prefix: str) -> str:
+        return f"s3://{self.lake.panorama_raw_data_bucket}/{prefix}"
 
-def s3_location(bucket: str, prefix: str) -> str:
-    return f"s3://{bucket}/{prefix}"
-
-
-def create_table_ddl(table: RawTable, bucket: str, database: str) -> str:
-    columns = ",\n  ".join(f"{hive_ident(c)} string" for c in table.columns)
-    parts = ""
-    if table.partition_columns:
-        parts = (
-            "\nPARTITIONED BY (" + ", ".join(f"{hive_ident(c)} string" for c in table.partition_columns) + ")"
+    def _live(self) -> None:
+        raise SettingsError(
+            "datalake.type 'aws': the Athena engine is not available in this version; "
+            "use 'type: local' (commands with --dry-run still print the Athena DDL)"
         )
-    return (
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {hive_ident(database)}.{hive_ident(table.name)} (\n  {columns}\n)"
-        f"{parts}\n"
-        "ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'\n"
-        "WITH SERDEPROPERTIES ('separatorChar' = ',', 'quoteChar' = '\"', 'escapeChar' = '\\\\')\n"
-        "STORED AS TEXTFILE\n"
-        f"LOCATION {hive_literal(s3_location(bucket, table.prefix))}\n"
-        "TBLPROPERTIES ('skip.header.line.count' = '1')"
-    )
 
+    def check(self) -> str:
+        self._live()
+        return ""
 
-def drop_table_ddl(table: RawTable, database: str) -> str:
-    return f"DROP TABLE IF EXISTS {hive_ident(database)}.{hive_ident(table.name)}"
+    def create_raw_table(self, table: RawTable) -> None:
+        if self.echo is None:
+            self._live()
+        else:
+            self.echo(create_table_ddl(table, self.location(table.prefix), self.database))
+
+    def add_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
+        self._live()
+
+    def remove_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
+        self._live()
+
+    def drop_raw_table(self, table: RawTable) -> None:
+        self._live()
+
+    def create_view(self, name: str, create_view_sql: str) -> None:
+        if self.echo is None:
+            self._live()
+        else:
+            self.echo(create_view_sql)
+
+    def drop_view(self, name: str) -> None:
+        self._live()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        self._live()
+        return [], iter(())
