@@ -43,8 +43,8 @@ def create_tables(settings: Settings, selected: Selected, engine: Engine, report
     selected = _skip_fieldless(selected, report)
     for _ds, table in selected:
         raw = raw_table(settings, table)
-        engine.create_raw_table(raw)
-        report(f"{_done(engine, 'create')} table {raw.name}")
+        change = engine.create_raw_table(raw)
+        report(f"table {raw.name}: {change}")
     return len(selected)
 
 

@@ -68,3 +68,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.mysql)
         if "pg_server" in names:
             item.add_marker(pytest.mark.postgres)
+
+
+pytest_plugins = ["tests.aws"]

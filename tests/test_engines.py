@@ -20,7 +20,7 @@ from tests.lakes import Lake, make_lake
 TABLE = TableSettings("things", partition_fields=["p"])
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=sorted(LAKE_TYPES))
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
     with make_lake(request.param, tmp_path, request) as made:
         yield made

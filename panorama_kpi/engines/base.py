@@ -34,8 +34,9 @@ class Engine(ABC):
     def check(self) -> str: ...
 
     @abstractmethod
-    def create_raw_table(self, table: RawTable) -> None:
-        """Create the raw table, or update it in place (columns, partitions' schemas) if it exists."""
+    def create_raw_table(self, table: RawTable) -> str:
+        """Create the raw table, or update it in place (columns, partitions' schemas) if it
+        exists; says what it did ("created", "updated ...", "unchanged")."""
 
     @abstractmethod
     def add_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:

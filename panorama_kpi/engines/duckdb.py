@@ -156,8 +156,9 @@ class DuckDBEngine(Engine):
             f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM read_csv({quote_literal(pattern)}, {options})"
         ]
 
-    def create_raw_table(self, table: RawTable) -> None:
+    def create_raw_table(self, table: RawTable) -> str:
         self._run(self.raw_table_ddl(table))
+        return "created"  # a view over the files: recreating it is the update
 
     def add_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
         # The view reads a glob, so partitions appear and vanish with their files. Rebuilding
