@@ -17,7 +17,7 @@ from panorama_kpi.errors import PanoramaError, SettingsError
 if TYPE_CHECKING:
     from panorama_kpi.settings import DatalakeSettings
 
-MAX_ATTEMPTS = 10
+MAX_RETRIES = 10
 
 #: API operations whose IAM action has another name.
 _IAM_ACTIONS = {
@@ -62,8 +62,8 @@ def iam_action(service: str, operation: str) -> str:
 class Aws:
     """Clients for one lake's settings, built on first use (constructing connects to nothing)."""
 
-    #: Attempts per call, botocore's adaptive retry mode (backoff plus client-side rate limiting).
-    max_attempts = MAX_ATTEMPTS
+    #: Retries per call after the first attempt (botocore adaptive mode: backoff plus client-side rate limiting).
+    max_attempts = MAX_RETRIES
 
     def __init__(self, lake: DatalakeSettings) -> None:
         self.lake = lake
@@ -129,9 +129,7 @@ def translate(
                 "aws_secret_access_key, aws_profile or the environment"
             )
         if code in _THROTTLED:
-            return error(
-                f"{what}: still throttled by AWS ({code}) after {MAX_ATTEMPTS} attempts; retry later"
-            )
+            return error(f"{what}: still throttled by AWS ({code}) after {MAX_RETRIES} retries; retry later")
         if code == "NoSuchBucket":
             return error(f"{what}: the bucket does not exist: check datalake.panorama_raw_data_bucket")
         if code in _WRONG_REGION:

@@ -62,6 +62,8 @@ class Recorder:
     """Every AWS call the product makes: (service, operation, parameters)."""
 
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: (event, handler) registered on every client built after this was made
+    hooks: list[tuple[str, Any]] = field(default_factory=list)
 
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         service = model.service_model.endpoint_prefix
@@ -97,6 +99,8 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     def _make(self: Aws, service: str) -> Any:
         client = make(self, service)
         client.meta.events.register("before-parameter-build", recorder)
+        for event, handler in recorder.hooks:
+            client.meta.events.register(event, handler)
         return client
 
     monkeypatch.setattr(Aws, "_make", _make)
@@ -235,3 +239,29 @@ def aws_lake(settings: Settings, request: pytest.FixtureRequest) -> Lake:
     made = Lake(settings, open_storage(settings), engine, partitions, columns, select)
     made.extra.update(recorder=recorder, endpoint=endpoint)
     return made
+
+
+def error_answer(status: int, code: str, message: str) -> tuple[Any, dict[str, Any]]:
+    """A before-call answer: what botocore parses from an AWS error response."""
+    from botocore.awsrequest import AWSResponse
+
+    parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return AWSResponse("https://aws.invalid/", status, {}, None), parsed
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def json_error_response(status: int, error_type: str, message: str) -> Any:
+    """A before-send answer: an AWS JSON-protocol error on the wire (Glue, Athena)."""
+    from botocore.awsrequest import AWSResponse
+
+    body = json.dumps({"__type": error_type, "message": message}).encode()
+    return AWSResponse(
+        "https://aws.invalid/", status, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body)
+    )
