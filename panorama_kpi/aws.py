@@ -86,6 +86,8 @@ class Aws:
         from botocore.config import Config
 
         lake = self.lake
+        if bool(lake.aws_access_key) != bool(lake.aws_secret_access_key):
+            raise SettingsError("datalake.aws_access_key, aws_secret_access_key: set both, or neither")
         if self._session is None:
             try:
                 self._session = boto3.Session(

@@ -6,11 +6,13 @@ would do instead (see engines.base), so `--dry-run` follows the same path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from panorama_kpi.engines.athena_sql import quote_ident
 from panorama_kpi.engines.base import Engine
+from panorama_kpi.errors import EngineError, PanoramaError
 from panorama_kpi.lake.layout import partition_prefix
 from panorama_kpi.lake.storage import Storage
 from panorama_kpi.selection import Selected
@@ -19,6 +21,7 @@ from panorama_kpi.state import delete_state
 from panorama_kpi.views import load_kpi_views, raw_table, typed_view_sql
 
 Report = Callable[[str], None]
+T = TypeVar("T")
 
 
 def _skip_fieldless(selected: Selected, report: Report) -> Selected:
@@ -38,14 +41,33 @@ def _done(engine: Engine, verb: str) -> str:
     return f"would {verb}" if engine.dry_run else past
 
 
+def _each(
+    items: Sequence[T], kind: str, name: Callable[[T], str], do: Callable[[T], str], report: Report
+) -> int:
+    """Run `do` on every item; a failing one is reported and the others still run.
+    Raises one EngineError naming the failures at the end."""
+    failed = []
+    for item in items:
+        try:
+            report(do(item))
+        except PanoramaError as exc:
+            failed.append(name(item))
+            report(f"FAILED {kind} {name(item)}: {exc}")
+    if failed:
+        raise EngineError(f"{len(failed)} of {len(items)} {kind}(s) failed: {', '.join(failed)} (see above)")
+    return len(items)
+
+
 def create_tables(settings: Settings, selected: Selected, engine: Engine, report: Report) -> int:
     """Create each raw table, or update it in place when its definition changed."""
-    selected = _skip_fieldless(selected, report)
-    for _ds, table in selected:
-        raw = raw_table(settings, table)
-        change = engine.create_raw_table(raw)
-        report(f"table {raw.name}: {change}")
-    return len(selected)
+    raws = [raw_table(settings, table) for _ds, table in _skip_fieldless(selected, report)]
+    return _each(
+        raws,
+        "table",
+        lambda raw: raw.name,
+        lambda raw: f"table {raw.name}: {engine.create_raw_table(raw)}",
+        report,
+    )
 
 
 def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[tuple[str, str]]:
@@ -72,11 +94,12 @@ def create_views(
     settings: Settings, selected: Selected, engine: Engine, with_kpis: bool, report: Report
 ) -> int:
     selected = _skip_fieldless(selected, report)
-    views = views_sql(settings, selected, with_kpis)
-    for name, sql in views:
-        engine.create_view(name, sql)
-        report(f"{_done(engine, 'create')} view {name}")
-    return len(views)
+
+    def create(view: tuple[str, str]) -> str:
+        engine.create_view(*view)
+        return f"{_done(engine, 'create')} view {view[0]}"
+
+    return _each(views_sql(settings, selected, with_kpis), "view", lambda view: view[0], create, report)
 
 
 def drop_tables(

@@ -316,3 +316,27 @@ def aws_endpoint(_: Recorder) -> str:
     import os
 
     return os.environ["AWS_ENDPOINT_URL"]
+
+
+def test_a_failing_view_does_not_stop_the_others(project: Path, aws: Recorder) -> None:
+    run(project, "create-datalake-tables", "--all")
+    first: list[str] = []
+
+    def fail_first(parsed: dict[str, Any], **_: Any) -> None:
+        execution = parsed["QueryExecution"]
+        first.append(first[0] if first else execution["QueryExecutionId"])
+        if execution["QueryExecutionId"] == first[0]:
+            execution["Status"] = {
+                "State": "FAILED",
+                "StateChangeReason": "line 3:5: Function 'nope' not registered",
+            }
+
+    aws.hooks.append(("after-call.athena.GetQueryExecution", fail_first))
+    result = run(project, "create-datalake-views", "--all")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    failed = [x for x in lines if x.startswith("FAILED view app_table_notes: Athena query ")]
+    assert len(failed) == 1 and failed[0].endswith("FAILED: line 3:5: Function 'nope' not registered")
+    assert "created view app_table_users" in lines
+    assert lines[-1] == "error: 1 of 2 view(s) failed: app_table_notes (see above)"
+    assert aws.count("athena", "StartQueryExecution") == 2

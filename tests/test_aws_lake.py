@@ -387,3 +387,13 @@ def test_query_results_are_typed_and_streamed(lake: Lake) -> None:
     start = [p for s, o, p in lake.extra["recorder"].calls if o == "StartQueryExecution"][-1]
     assert start["ExecutionParameters"] == ["0"]
     assert start["QueryExecutionContext"] == {"Database": "panorama"} and start["WorkGroup"] == "primary"
+
+
+def test_half_a_key_pair_is_a_settings_error(lake: Lake) -> None:
+    from dataclasses import replace
+
+    from panorama_kpi.errors import SettingsError
+
+    half = replace(lake.settings.datalake, aws_access_key="AKIAEXAMPLE", aws_secret_access_key=None)
+    with pytest.raises(SettingsError, match="set both, or neither"):
+        S3Storage(half).check()

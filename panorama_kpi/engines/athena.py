@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from panorama_kpi.aws import Aws, aws_call
@@ -72,26 +72,25 @@ class AthenaEngine(Engine):
         return self.glue.create_or_update(table)
 
     def add_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
-        values = check_partitions(table, partitions)
-        if not values:
-            return
-        if self.echo is not None:
-            self.echo(
-                f"-- glue:BatchCreatePartition {self.database}.{table.name}: {len(values)} partition(s)"
-            )
-            return
-        self.glue.create_partitions(table, values)
+        self._partitions(table, partitions, "glue:BatchCreatePartition", self.glue.create_partitions)
 
     def remove_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
+        self._partitions(table, partitions, "glue:BatchDeletePartition", self.glue.delete_partitions)
+
+    def _partitions(
+        self,
+        table: RawTable,
+        partitions: Sequence[Partition],
+        call: str,
+        apply: Callable[[RawTable, Sequence[Sequence[str]]], None],
+    ) -> None:
         values = check_partitions(table, partitions)
         if not values:
             return
         if self.echo is not None:
-            self.echo(
-                f"-- glue:BatchDeletePartition {self.database}.{table.name}: {len(values)} partition(s)"
-            )
+            self.echo(f"-- {call} {self.database}.{table.name}: {len(values)} partition(s)")
             return
-        self.glue.delete_partitions(table, values)
+        apply(table, values)
 
     def drop_raw_table(self, table: RawTable) -> None:
         self.drop_view(table.name)

@@ -179,29 +179,49 @@ class GlueCatalog:
 
     def create_partitions(self, table: RawTable, values: Sequence[Sequence[str]]) -> None:
         """BatchCreatePartition, 100 at a time; partitions that already exist are skipped."""
-        for batch in _chunks(_unique(values), CREATE_BATCH):
-            with self._call(f"cannot register partitions of {self.database}.{table.name}", table.name):
-                answer = self.glue.batch_create_partition(
-                    DatabaseName=self.database,
-                    TableName=table.name,
-                    PartitionInputList=[self.partition_input(table, v) for v in batch],
-                )
-            _check_errors(
-                answer, f"registering partitions of {self.database}.{table.name}", ("AlreadyExistsException",)
-            )
+        self._batches(
+            table,
+            values,
+            "register",
+            lambda batch: self.glue.batch_create_partition(
+                DatabaseName=self.database,
+                TableName=table.name,
+                PartitionInputList=[self.partition_input(table, v) for v in batch],
+            ),
+            CREATE_BATCH,
+            "AlreadyExistsException",
+        )
 
     def delete_partitions(self, table: RawTable, values: Sequence[Sequence[str]]) -> None:
         """BatchDeletePartition, 25 at a time; partitions already gone are ignored."""
-        for batch in _chunks(_unique(values), DELETE_BATCH):
-            with self._call(f"cannot remove partitions of {self.database}.{table.name}", table.name):
-                answer = self.glue.batch_delete_partition(
-                    DatabaseName=self.database,
-                    TableName=table.name,
-                    PartitionsToDelete=[{"Values": list(v)} for v in batch],
-                )
-            _check_errors(
-                answer, f"removing partitions of {self.database}.{table.name}", ("EntityNotFoundException",)
-            )
+        self._batches(
+            table,
+            values,
+            "remove",
+            lambda batch: self.glue.batch_delete_partition(
+                DatabaseName=self.database,
+                TableName=table.name,
+                PartitionsToDelete=[{"Values": list(v)} for v in batch],
+            ),
+            DELETE_BATCH,
+            "EntityNotFoundException",
+        )
+
+    def _batches(
+        self,
+        table: RawTable,
+        values: Sequence[Sequence[str]],
+        verb: str,
+        call: Callable[[Sequence[list[str]]], dict[str, Any]],
+        size: int,
+        harmless: str,
+    ) -> None:
+        """One call per `size` distinct partitions; per-partition errors other than `harmless` fail."""
+        what = f"cannot {verb} partitions of {self.database}.{table.name}"
+        for batch in _chunks(_unique(values), size):
+            with self._call(what, table.name):
+                answer = call(batch)
+            _check_errors(answer, what, (harmless,))
 
 
 def _keys(columns: Any) -> list[str]:
