@@ -8,13 +8,16 @@ times each variant in its own subprocess and reads that process's peak RSS
   native       mariadb --batch --quick / psql \\copy ... CSV, to a file
   full         panorama.py extract-and-load --force, no partitions
   by course_id the same, partitioned by course_id (200 objects)
+  by course_id (S3)  the same into an aws lake: S3 objects and Glue partitions on a
+               moto server process on 127.0.0.1 (--no-s3 skips it); compared with
+               the local-lake variant (target: at most 1.3x its time, same peak RSS)
 
 Every output's row count is checked against the table, so a broken dump cannot
 look fast. Results (medians of --repeat runs; RSS is the largest seen) are
 printed as a markdown table and written to bench/out/results.md.
 
     python bench/run.py [--rows 1000000] [--engines mysql,postgresql] [--repeat 3]
-                        [--also-rows 3000000] [--profile cprofile|py-spy]
+                        [--also-rows 3000000] [--profile cprofile|py-spy] [--no-s3]
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-import studentmodule as sm  # noqa: E402 - bench/ is this script's own directory
+import s3 as s3bench  # noqa: E402 - bench/ is this script's own directory
+import studentmodule as sm  # noqa: E402
 
 from tests.servers import DBServer, ServerError, start_mariadb, start_postgres  # noqa: E402
 
@@ -54,7 +58,9 @@ ENGINE_LABEL = {"mysql": "MariaDB", "postgresql": "PostgreSQL"}
 TARGET_RATIO = {"mysql": 0.4, "postgresql": 0.5}
 RSS_LIMIT_MB = 200.0
 RSS_FLAT_MB = 10.0  # "the same" at two sizes: within this many MB (or 10 %)
-VARIANTS = ("native", "full", "by course_id")
+VARIANTS = ("native", "full", "by course_id", "by course_id (S3)")
+S3_VARIANT = "by course_id (S3)"
+TARGET_S3_SLOWDOWN = 1.3  # S3 variant's time / the local partitioned variant's
 RUN_TIMEOUT = 3600.0
 
 
@@ -197,13 +203,15 @@ def lake_rows(lake: Path) -> tuple[int, int]:
 # -- the variants ------------------------------------------------------------
 
 
-def settings_file(engine: str, server: DBServer, lake: Path, partitioned: bool, path: Path) -> Path:
+def settings_file(
+    engine: str, server: DBServer, lake: Path, partitioned: bool, path: Path, s3: bool = False
+) -> Path:
     types = sm.FIELD_TYPES[engine]
     table: dict[str, Any] = {"name": sm.TABLE, "fields": [{"name": c, "type": types[c]} for c in sm.COLUMNS]}
     if partitioned:
         table["partitions"] = {"partition_fields": ["course_id"]}
     settings = {
-        "datalake": {"type": "local", "path": str(lake)},
+        "datalake": s3bench.datalake() if s3 else {"type": "local", "path": str(lake)},
         "datasources": [
             {"type": engine, "name": f"bench_{engine}", **server.settings_dict(), "tables": [table]}
         ],
@@ -213,30 +221,54 @@ def settings_file(engine: str, server: DBServer, lake: Path, partitioned: bool, 
 
 
 class Bench:
-    def __init__(self, engine: str, server: DBServer, work: Path) -> None:
+    def __init__(self, engine: str, server: DBServer, work: Path, endpoint: str | None = None) -> None:
         self.engine = engine
         self.server = server
         self.work = work
+        self.endpoint = endpoint  # the moto server of the S3 variant
         work.mkdir(parents=True, exist_ok=True)
 
-    def ours_cmd(self, variant: str) -> tuple[list[str], Path]:
-        partitioned = variant == "by course_id"
-        slug = "partitioned" if partitioned else "full"
+    def ours_cmd(
+        self, variant: str, command: tuple[str, ...] = ("extract-and-load",)
+    ) -> tuple[list[str], Path]:
+        partitioned = variant != "full"
+        s3 = variant == S3_VARIANT
+        slug = "s3" if s3 else "partitioned" if partitioned else "full"
         lake = self.work / f"lake-{slug}"
         settings = settings_file(
-            self.engine, self.server, lake, partitioned, self.work / f"settings-{slug}.yaml"
+            self.engine, self.server, lake, partitioned, self.work / f"settings-{slug}.yaml", s3
         )
         cmd = [
             sys.executable,
             str(ROOT / "panorama.py"),
             "--settings",
             str(settings),
-            "extract-and-load",
+            *command,
             "-t",
             sm.TABLE,
-            "--force",
         ]
+        if command == ("extract-and-load",):
+            cmd.append("--force")
         return cmd, lake
+
+    def run_s3(self, stderr: Path) -> tuple[float, float, float, int]:
+        """The S3 variant on a fresh bucket and Glue database (its table registered first, untimed)."""
+        assert self.endpoint
+        env = s3bench.env(self.endpoint)
+        s3bench.reset(self.endpoint)
+        create, _ = self.ours_cmd(S3_VARIANT, ("create-datalake-tables",))
+        subprocess.run(create, env=env, cwd=self.work, check=True, capture_output=True)
+        cmd, _ = self.ours_cmd(S3_VARIANT)
+        seconds, rss, cpu = measure(
+            cmd, env=env, stderr=stderr, stdout=self.work / "stdout.txt", cwd=self.work
+        )
+        rows, objects, partitions = s3bench.lake_rows(self.endpoint, sm.TABLE)
+        if objects != sm.COURSES or partitions != sm.COURSES:
+            raise RuntimeError(
+                f"expected {sm.COURSES} objects and Glue partitions, found {objects}, {partitions}"
+            )
+        s3bench.reset(self.endpoint)  # the moto server holds the objects in memory
+        return seconds, rss, cpu, rows
 
     def run(self, variant: str, expected: int) -> Run:
         """One measured run of a variant; its output is checked, then removed."""
@@ -281,6 +313,8 @@ class Bench:
             seconds, rss, cpu = measure(cmd, env=env, stderr=stderr, cwd=self.work)
             rows = count_lines(out)  # no header; the generated values hold no raw newline
             out.unlink()
+        elif variant == S3_VARIANT:
+            seconds, rss, cpu, rows = self.run_s3(stderr)
         else:
             cmd, lake = self.ours_cmd(variant)
             shutil.rmtree(lake, ignore_errors=True)
@@ -371,9 +405,15 @@ def bench_engine(
 ) -> None:
     log(f"[{engine}] starting a throwaway {ENGINE_LABEL[engine]} server")
     server = STARTERS[engine](work / "servers")
+    stack = contextlib.ExitStack()
     try:
+        endpoint = None
+        if args.s3:
+            work.mkdir(parents=True, exist_ok=True)
+            log(f"[{engine}] starting a moto server (S3 + Glue) on 127.0.0.1")
+            endpoint = stack.enter_context(s3bench.moto_server(work / "moto.log"))
         conn = server.connect()
-        bench = Bench(engine, server, work / engine)
+        bench = Bench(engine, server, work / engine, endpoint)
         loaded = 0
         for size in [args.rows, *([args.also_rows] if args.also_rows else [])]:
             started = time.perf_counter()
@@ -383,7 +423,7 @@ def bench_engine(
             if loaded != size:
                 raise RuntimeError(f"table has {loaded:,} rows, wanted {size:,}")
             log(f"[{engine}]   built in {time.perf_counter() - started:.1f} s")
-            for variant in VARIANTS:
+            for variant in VARIANTS if args.s3 else VARIANTS[:-1]:
                 result = Result(engine, variant, size)
                 results.append(result)
                 for i in range(args.repeat):
@@ -410,6 +450,7 @@ def bench_engine(
                         notes.append(f"{ENGINE_LABEL[engine]}, {variant}: profiling failed: {exc}")
         conn.close()
     finally:
+        stack.close()
         server.stop(cleanup=True)
 
 
@@ -450,6 +491,23 @@ def report(results: list[Result]) -> tuple[str, str, list[str]]:
             verdicts.append(f"{ok} {what}: {ratio:.2f}x native rows/s (target >= {target}x)")
         ok = "ok  " if r.rss_mb < RSS_LIMIT_MB else "MISS"
         verdicts.append(f"{ok} {what}: peak RSS {r.rss_mb:.0f} MB (target < {RSS_LIMIT_MB:.0f} MB)")
+        local = next(
+            (
+                x
+                for x in results
+                if (x.engine, x.rows, x.variant) == (r.engine, r.rows, "by course_id")
+                and x.runs
+                and not x.error
+            ),
+            None,
+        )
+        if r.variant == S3_VARIANT and local:
+            slower = r.seconds / local.seconds
+            ok = "ok  " if slower <= TARGET_S3_SLOWDOWN else "MISS"
+            verdicts.append(
+                f"{ok} {what}: {slower:.2f}x the local lake's time (target <= {TARGET_S3_SLOWDOWN}x), "
+                f"peak RSS {r.rss_mb:.0f} MB vs {local.rss_mb:.0f} MB local"
+            )
     cpu = [
         "| engine | variant | rows | wall s | client CPU s | server CPU s |",
         "|---|---|---:|---:|---:|---:|",
@@ -505,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="grow the table to this size and measure again (is peak RSS flat?)",
     )
+    parser.add_argument("--no-s3", dest="s3", action="store_false", help="skip the S3 (moto) variant")
     parser.add_argument(
         "--profile",
         choices=("cprofile", "py-spy"),
