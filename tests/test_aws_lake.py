@@ -28,7 +28,7 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
+def lake(request: pytest.FixtureRequest, tmp_path: Path, moto_endpoint: str) -> Iterator[Lake]:
     with make_lake("aws", tmp_path, request) as made:
         yield made
 
@@ -142,7 +142,7 @@ def test_network_drop_mid_upload_is_one_line_and_no_orphan(
     assert seen == [2, 2, 2]  # the first attempt and two retries (botocore), then given up
 
 
-def test_gzip_and_sse_kms(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_gzip_and_sse_kms(request: pytest.FixtureRequest, tmp_path: Path, moto_endpoint: str) -> None:
     key_id = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-0000-4000-8000-000000000001"
     with make_lake("aws", tmp_path, request, compression="gzip", kms_key_id=key_id) as lake:
         lake.storage.write("x/t/t.csv.gz", ['"a"\n', '"b"\n'])
@@ -348,7 +348,9 @@ def test_failed_athena_query_reports_id_state_and_message(lake: Lake) -> None:
     assert text.startswith("Athena query ") and "FAILED: line 1:8: Column 'nope' cannot be resolved" in text
 
 
-def test_athena_timeout_stops_the_query(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_athena_timeout_stops_the_query(
+    request: pytest.FixtureRequest, tmp_path: Path, moto_endpoint: str
+) -> None:
     with make_lake("aws", tmp_path, request, athena_query_timeout=1) as lake:
 
         def running(parsed: dict[str, Any], **_: Any) -> None:

@@ -85,8 +85,8 @@ class AthenaEngine(Engine):
         apply: Callable[[RawTable, Sequence[Sequence[str]]], None],
     ) -> None:
         values = check_partitions(table, partitions)
-        if not values:
-            return
+        if not values or not table.partition_columns:
+            return  # a table without partition keys has no partitions in Glue
         if self.echo is not None:
             self.echo(f"-- {call} {self.database}.{table.name}: {len(values)} partition(s)")
             return
