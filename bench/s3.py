@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class MotoServer:
+    endpoint: str
+    pid: int
+
+
 @contextlib.contextmanager
-def moto_server(log: Path) -> Iterator[str]:
+def moto_server(log: Path) -> Iterator[MotoServer]:
     """Start `python -m moto.server` on 127.0.0.1; stop it (by its PID) on exit."""
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -49,7 +56,7 @@ def moto_server(log: Path) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"moto server did not start (see {log})") from None
                 time.sleep(0.2)
-        yield endpoint
+        yield MotoServer(endpoint, proc.pid)
     finally:
         proc.terminate()
         try:
