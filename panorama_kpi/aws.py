@@ -8,6 +8,7 @@ the resource a denied call needed, and never include credentials.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -99,11 +100,11 @@ class Aws:
             except Exception as exc:  # botocore's ProfileNotFound and friends
                 raise SettingsError(f"datalake.aws_profile: {exc}") from None
         options: dict[str, Any] = {"retries": {"mode": "adaptive", "max_attempts": self.max_attempts}}
-        endpoint = None
-        if service == "s3" and lake.endpoint_url:
-            # S3-compatible stores: their own endpoint, path-style bucket addressing.
-            endpoint = lake.endpoint_url
-            options["s3"] = {"addressing_style": "path"}
+        endpoint = lake.endpoint_url or None
+        if endpoint and os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}"):
+            endpoint = None  # boto3's per-service endpoint setting wins for that service
+        if endpoint and service == "s3":
+            options["s3"] = {"addressing_style": "path"}  # what S3-compatible stores serve
         return self._session.client(service, endpoint_url=endpoint, config=Config(**options))
 
 

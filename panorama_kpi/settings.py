@@ -69,7 +69,8 @@ class DatalakeSettings:
     aws_secret_access_key: str | None = None
     aws_region: str = "us-east-1"
     aws_profile: str | None = None
-    #: S3-compatible stores (and tests): the S3 endpoint; Glue/Athena keep AWS's (or AWS_ENDPOINT_URL_*).
+    #: One endpoint for every AWS client (LocalStack, moto, an S3-compatible store); boto3's
+    #: AWS_ENDPOINT_URL_<SERVICE> variables still win for their service.
     endpoint_url: str | None = None
     compression: str = "none"
     kms_key_id: str | None = None

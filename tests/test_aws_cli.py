@@ -340,3 +340,26 @@ def test_a_failing_view_does_not_stop_the_others(project: Path, aws: Recorder) -
     assert "created view app_table_users" in lines
     assert lines[-1] == "error: 1 of 2 view(s) failed: app_table_notes (see above)"
     assert aws.count("athena", "StartQueryExecution") == 2
+
+
+def test_endpoint_url_setting_reaches_every_service(
+    project: Path, aws: Recorder, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    text = project.read_text(encoding="utf-8")
+    project.write_text(
+        text.replace(
+            "  aws_region: us-east-1\n", f"  aws_region: us-east-1\n  endpoint_url: {moto_endpoint}\n"
+        )
+    )
+    result = run(project, "test-connections")
+    assert result.exit_code == 0, result.output
+    assert aws.count("s3") and aws.count("glue") and aws.count("athena")
+
+
+def test_load_creates_a_missing_raw_table(project: Path, aws: Recorder) -> None:
+    result = run(project, "extract-and-load", "-t", "notes")
+    assert result.exit_code == 0, result.output
+    table = client("glue").get_table(DatabaseName="panorama", Name="app_raw_notes")["Table"]
+    assert [c["Name"] for c in table["PartitionKeys"]] == ["site", "course"]
+    assert len(glue_partitions("panorama", "app_raw_notes")) == 3

@@ -190,6 +190,7 @@ class GlueCatalog:
             ),
             CREATE_BATCH,
             "AlreadyExistsException",
+            create_missing=True,
         )
 
     def delete_partitions(self, table: RawTable, values: Sequence[Sequence[str]]) -> None:
@@ -215,12 +216,30 @@ class GlueCatalog:
         call: Callable[[Sequence[list[str]]], dict[str, Any]],
         size: int,
         harmless: str,
+        create_missing: bool = False,
     ) -> None:
-        """One call per `size` distinct partitions; per-partition errors other than `harmless` fail."""
+        """One call per `size` distinct partitions; per-partition errors other than `harmless` fail.
+
+        With `create_missing` a table missing from Glue is created first (as the local
+        engine does, so loading does not depend on create-datalake-tables having run);
+        otherwise a missing table has no partitions to act on.
+        """
+        from botocore.exceptions import ClientError
+
         what = f"cannot {verb} partitions of {self.database}.{table.name}"
         for batch in _chunks(_unique(values), size):
             with self._call(what, table.name):
-                answer = call(batch)
+                try:
+                    answer = call(batch)
+                except ClientError as exc:
+                    if error_code(exc) != "EntityNotFoundException":
+                        raise
+                    if not create_missing:
+                        return  # no table: no partitions to remove
+                    if self.get_table(table.name) is not None:
+                        raise  # the table is there: something else is missing
+                    self.create_or_update(table)  # (says so if the database is what is missing)
+                    answer = call(batch)
             _check_errors(answer, what, (harmless,))
 
 
