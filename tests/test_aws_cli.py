@@ -363,3 +363,62 @@ def test_load_creates_a_missing_raw_table(project: Path, aws: Recorder) -> None:
     table = client("glue").get_table(DatabaseName="panorama", Name="app_raw_notes")["Table"]
     assert [c["Name"] for c in table["PartitionKeys"]] == ["site", "course"]
     assert len(glue_partitions("panorama", "app_raw_notes")) == 3
+
+
+def test_wrong_region_names_the_region(project: Path, aws: Recorder) -> None:
+    project.write_text(
+        project.read_text(encoding="utf-8").replace("aws_region: us-east-1", "aws_region: eu-west-3")
+    )
+    result = run(project, "test-connections")
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if x.startswith("FAIL engine"))
+    assert "Glue database 'panorama' does not exist in eu-west-3" in line and "aws_region" in line
+
+
+def test_denied_table_fails_alone_and_damages_nothing(project: Path, aws: Recorder) -> None:
+    assert run(project, "extract-and-load", "--all").exit_code == 0
+    before = {k: client("s3").get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in _keys("app/")}
+
+    def deny_notes(params: dict[str, Any], **_: Any) -> Any:
+        if "/app/notes/" in str(params.get("url_path", "")):
+            return error_answer(403, "AccessDenied", "Access Denied")
+        return None
+
+    aws.hooks.append(("before-call.s3.PutObject", deny_notes))
+    db = sqlite3.connect(project.parent / "app.sqlite3")
+    db.execute("UPDATE notes SET body = 'new' WHERE id = 0")
+    db.execute("INSERT INTO users VALUES (3, 'cy')")
+    db.commit()
+    db.close()
+    result = run(project, "extract-and-load", "--all", "--force")
+    assert result.exit_code == 1
+    failed = [x for x in result.output.splitlines() if x.startswith("failed:")]
+    assert len(failed) == 1 and failed[0].startswith("failed: local.notes: cannot write s3://")
+    assert (
+        "access denied: the AWS identity needs s3:PutObject on arn:aws:s3:::panorama-cli-lake/app/notes/"
+        in failed[0]
+    )
+    after = {k: client("s3").get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in _keys("app/")}
+    assert {k: v for k, v in after.items() if "/notes/" in k} == {
+        k: v for k, v in before.items() if "/notes/" in k
+    }
+    assert b'"3","cy"' in after["app/users/site=example.com/users.csv"]
+    assert len(glue_partitions("panorama", "app_raw_notes")) == 3
+
+
+def test_switching_to_gzip_replaces_the_objects(project: Path, aws: Recorder) -> None:
+    run(project, "create-datalake-tables", "--all")
+    assert run(project, "extract-and-load", "--all").exit_code == 0
+    text = project.read_text(encoding="utf-8")
+    project.write_text(
+        text.replace("  aws_region: us-east-1\n", "  aws_region: us-east-1\n  compression: gzip\n")
+    )
+    assert run(project, "create-datalake-tables", "--all").exit_code == 0
+    assert client("glue").get_table(DatabaseName="panorama", Name="app_raw_notes")["Table"][
+        "StorageDescriptor"
+    ]["Compressed"]
+    result = run(project, "extract-and-load", "--all", "--force")
+    assert result.exit_code == 0, result.output
+    keys = _keys("app/")
+    assert len(keys) == 4 and all(k.endswith(".csv.gz") for k in keys)
+    assert len(glue_partitions("panorama", "app_raw_notes")) == 3

@@ -119,3 +119,21 @@ def test_an_unpartitioned_table_takes_its_one_empty_key(lake: Lake) -> None:
     if "recorder" in lake.extra:  # Glue has no partitions for a table without partition keys
         assert lake.extra["recorder"].count("glue", "BatchCreatePartition") == 0
         assert lake.extra["recorder"].count("glue", "BatchDeletePartition") == 0
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=[pytest.mark.aws] if k == "aws" else []) for k in sorted(LAKE_TYPES)]
+)
+def test_gzip_objects_read_back(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    if kind == "aws":
+        request.getfixturevalue("moto_endpoint")
+    with make_lake(kind, tmp_path, request, compression="gzip") as lake:
+        raw = _raw(lake)
+        assert raw.file_name == "things.csv.gz"
+        lake.engine.create_raw_table(raw)
+        _write(lake.storage, raw, "a", [[1, 'é,"x"\n'], [2, None]])
+        lake.engine.add_partitions(raw, [[("site", "s1"), ("p", "a")]])
+        rows = lake.select(
+            "SELECT id, txt FROM x_raw_things ORDER BY id", [], [("1", 'é,"x"\\n'), ("2", "\\N")]
+        )
+        assert rows == [("1", 'é,"x"\\n'), ("2", "\\N")]
