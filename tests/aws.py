@@ -66,8 +66,7 @@ class Recorder:
     hooks: list[tuple[str, Any]] = field(default_factory=list)
 
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        service = model.service_model.endpoint_prefix
-        service = "s3" if service == "s3" else service
+        service = model.service_model.endpoint_prefix  # s3, glue, athena
         self.calls.append((service, model.name, dict(params)))
         limit = LIMITS.get((service, model.name))
         if limit:
