@@ -399,3 +399,24 @@ def test_half_a_key_pair_is_a_settings_error(lake: Lake) -> None:
     half = replace(lake.settings.datalake, aws_access_key="AKIAEXAMPLE", aws_secret_access_key=None)
     with pytest.raises(SettingsError, match="set both, or neither"):
         S3Storage(half).check()
+
+
+def test_glue_names_are_lowercase(lake: Lake) -> None:
+    """Glue stores table and column names in lowercase, and Athena resolves them so: a
+    mixed-case definition must not look changed on every run."""
+    raw = RawTable("X_Raw_Things", "Things", "x/Things/", ("Id", "Txt"), ("Site", "p"))
+    assert lake.engine.create_raw_table(raw) == "created"
+    table = client("glue").get_table(DatabaseName="panorama", Name="x_raw_things")["Table"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"] + table["PartitionKeys"]] == [
+        "id",
+        "txt",
+        "site",
+        "p",
+    ]
+    assert lake.engine.create_raw_table(raw) == "unchanged"
+    lake.engine.add_partitions(raw, [[("Site", "S1"), ("p", "A")]])
+    assert glue_partitions("panorama", "x_raw_things") == {("S1", "A")}
+    lake.engine.drop_raw_table(raw)
+    assert "x_raw_things" not in {
+        t["Name"] for t in client("glue").get_tables(DatabaseName="panorama")["TableList"]
+    }

@@ -35,9 +35,11 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 class GlueCatalog:
+    """Names sent to Glue are lowercased: Glue stores them so, and Athena resolves them so."""
+
     def __init__(self, aws: Aws, database: str, location: Callable[[str], str]) -> None:
         self.aws = aws
-        self.database = database
+        self.database = database.lower()  # Glue keeps names lowercase
         self.location = location  # object key prefix -> s3:// URI
 
     @property
@@ -57,7 +59,7 @@ class GlueCatalog:
 
     def storage_descriptor(self, table: RawTable, prefix: str) -> dict[str, Any]:
         return {
-            "Columns": [{"Name": c, "Type": "string"} for c in table.columns],
+            "Columns": _columns(table.columns),
             "Location": self.location(prefix),
             "InputFormat": INPUT_FORMAT,
             "OutputFormat": OUTPUT_FORMAT,
@@ -67,10 +69,10 @@ class GlueCatalog:
 
     def table_input(self, table: RawTable) -> dict[str, Any]:
         return {
-            "Name": table.name,
+            "Name": table.name.lower(),
             "TableType": "EXTERNAL_TABLE",
             "Parameters": dict(TABLE_PARAMETERS),
-            "PartitionKeys": [{"Name": c, "Type": "string"} for c in table.partition_columns],
+            "PartitionKeys": _columns(table.partition_columns),
             "StorageDescriptor": self.storage_descriptor(table, table.prefix),
         }
 
@@ -102,7 +104,7 @@ class GlueCatalog:
 
         with self._call(f"cannot read Glue table {self.database}.{name}", name):
             try:
-                return dict(self.glue.get_table(DatabaseName=self.database, Name=name)["Table"])
+                return dict(self.glue.get_table(DatabaseName=self.database, Name=name.lower())["Table"])
             except ClientError as exc:
                 if error_code(exc) != "EntityNotFoundException":
                     raise
@@ -137,7 +139,7 @@ class GlueCatalog:
 
     def _update_partitions(self, table: RawTable) -> int:
         """Give every partition whose columns differ the table's storage descriptor (its own location)."""
-        columns = [{"Name": c, "Type": "string"} for c in table.columns]
+        columns = _columns(table.columns)
         entries = []
         for partition in self.partitions(table.name):
             sd = partition.get("StorageDescriptor", {})
@@ -149,7 +151,7 @@ class GlueCatalog:
         for batch in _chunks(entries, UPDATE_BATCH):
             with self._call(f"cannot update partitions of {self.database}.{table.name}", table.name):
                 answer = self.glue.batch_update_partition(
-                    DatabaseName=self.database, TableName=table.name, Entries=list(batch)
+                    DatabaseName=self.database, TableName=table.name.lower(), Entries=list(batch)
                 )
             _check_errors(answer, f"updating partitions of {self.database}.{table.name}", ())
         return len(entries)
@@ -160,7 +162,7 @@ class GlueCatalog:
 
         with self._call(f"cannot delete Glue table {self.database}.{name}", name):
             try:
-                self.glue.delete_table(DatabaseName=self.database, Name=name)
+                self.glue.delete_table(DatabaseName=self.database, Name=name.lower())
             except ClientError as exc:
                 if error_code(exc) == "EntityNotFoundException":
                     return False
@@ -172,7 +174,7 @@ class GlueCatalog:
     def partitions(self, table: str) -> Iterator[dict[str, Any]]:
         with self._call(f"cannot list partitions of {self.database}.{table}", table):
             pages = self.glue.get_paginator("get_partitions").paginate(
-                DatabaseName=self.database, TableName=table, PaginationConfig={"PageSize": PAGE_SIZE}
+                DatabaseName=self.database, TableName=table.lower(), PaginationConfig={"PageSize": PAGE_SIZE}
             )
             for page in pages:
                 yield from page.get("Partitions", ())
@@ -185,7 +187,7 @@ class GlueCatalog:
             "register",
             lambda batch: self.glue.batch_create_partition(
                 DatabaseName=self.database,
-                TableName=table.name,
+                TableName=table.name.lower(),
                 PartitionInputList=[self.partition_input(table, v) for v in batch],
             ),
             CREATE_BATCH,
@@ -201,7 +203,7 @@ class GlueCatalog:
             "remove",
             lambda batch: self.glue.batch_delete_partition(
                 DatabaseName=self.database,
-                TableName=table.name,
+                TableName=table.name.lower(),
                 PartitionsToDelete=[{"Values": list(v)} for v in batch],
             ),
             DELETE_BATCH,
@@ -241,6 +243,11 @@ class GlueCatalog:
                     self.create_or_update(table)  # (says so if the database is what is missing)
                     answer = call(batch)
             _check_errors(answer, what, (harmless,))
+
+
+def _columns(names: Sequence[str]) -> list[dict[str, str]]:
+    """Glue column list: every column a string, names lowercase as Glue and Athena keep them."""
+    return [{"Name": name.lower(), "Type": "string"} for name in names]
 
 
 def _keys(columns: Any) -> list[str]:
