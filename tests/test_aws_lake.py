@@ -420,3 +420,44 @@ def test_glue_names_are_lowercase(lake: Lake) -> None:
     assert "x_raw_things" not in {
         t["Name"] for t in client("glue").get_tables(DatabaseName="panorama")["TableList"]
     }
+
+
+def test_compare_and_swap_primitives(lake: Lake) -> None:
+    """What a lock object needs, on S3's conditional writes."""
+    storage = lake.storage
+    assert isinstance(storage, S3Storage)
+    key = "_panorama/locks/site=x/datasource=d.lock"
+    assert storage.create_exclusive(key, "mine") is True
+    assert storage.create_exclusive(key, "theirs") is False
+    first = storage.read_versioned(key)
+    assert first is not None and first.text == "mine" and first.token
+    assert storage.replace_if(key, "beat", '"not-the-etag"') is False
+    assert storage.replace_if(key, "beat", first.token) is True
+    second = storage.read_versioned(key)
+    assert second is not None and second.text == "beat" and second.token != first.token
+    assert second.modified.tzinfo is None
+    assert storage.delete_if(key, first.token) is False
+    assert storage.delete_if(key, second.token) is True
+    assert storage.read_versioned(key) is None
+    assert storage.replace_if(key, "gone", second.token) is False
+
+
+def test_remove_temporaries_aborts_only_stale_uploads(lake: Lake) -> None:
+    """moto dates every upload 2010-11-10; a hook gives them today's date, as AWS would."""
+    import datetime as dt
+
+    client("s3").create_multipart_upload(Bucket=BUCKET, Key="x/things/site=s1/things.csv")
+    client("s3").create_multipart_upload(Bucket=BUCKET, Key="x/other/other.csv")
+
+    def today(parsed: dict[str, Any], **_: Any) -> None:
+        for upload in parsed.get("Uploads", []):
+            upload["Initiated"] = dt.datetime.now(dt.UTC)
+
+    recorder = lake.extra["recorder"]
+    recorder.hooks.append(("after-call.s3.ListMultipartUploads", today))
+    young = S3Storage(lake.settings.datalake)
+    assert young.remove_temporaries("x/things/") == 0  # maybe another site's write in progress
+    recorder.hooks.clear()
+    old = S3Storage(lake.settings.datalake)
+    assert old.remove_temporaries("x/things/") == 1
+    assert [u["Key"] for u in _uploads()] == ["x/other/other.csv"]

@@ -10,6 +10,7 @@ or the new one. Any failure aborts the upload (no orphan parts are left billed).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from panorama_kpi.aws import Aws, aws_call, error_code, translate
 from panorama_kpi.errors import LakeError
-from panorama_kpi.lake.storage import Storage, encoded
+from panorama_kpi.lake.storage import Storage, Versioned, encoded
 
 if TYPE_CHECKING:
     from panorama_kpi.settings import DatalakeSettings
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 
+#: A conditional write that lost: the object exists (If-None-Match), or changed or vanished (If-Match).
+_LOST_RACE = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404")
 
 
 class S3Storage(Storage):
@@ -35,6 +38,8 @@ class S3Storage(Storage):
     part_size = 8 * MiB
     #: Parts uploading while the next one fills: memory is about (in_flight + 1) parts.
     in_flight = 2
+    #: An unfinished multipart upload older than this was left by a killed process.
+    stale_upload_age = dt.timedelta(days=1)
 
     def __init__(self, lake: DatalakeSettings, aws: Aws | None = None) -> None:
         if not lake.panorama_raw_data_bucket:
@@ -179,6 +184,78 @@ class S3Storage(Storage):
                 deleted += len(batch)
                 batch = []
         return deleted
+
+    # ---------------------------------------------------------------- lock primitives
+    # What a lock object in the lake needs (small objects only): S3 conditional writes
+    # (If-None-Match / If-Match on PutObject, If-Match on DeleteObject) make them atomic.
+
+    def _conditional_put(self, key: str, text: str, **condition: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        with self._call(f"cannot write {self.uri(key)}", key):
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=text.encode("utf-8"), **condition, **self.encryption
+                )
+            except ClientError as exc:
+                if error_code(exc) in _LOST_RACE:
+                    return False
+                raise
+        return True
+
+    def create_exclusive(self, key: str, text: str) -> bool:
+        return self._conditional_put(key, text, IfNoneMatch="*")
+
+    def read_versioned(self, key: str) -> Versioned | None:
+        from botocore.exceptions import ClientError
+
+        with self._call(f"cannot read {self.uri(key)}", key):
+            try:
+                answer = self.s3.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if error_code(exc) in ("NoSuchKey", "404"):
+                    return None
+                raise
+            text = answer["Body"].read().decode("utf-8", "replace")
+        modified = answer["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
+        return Versioned(text, str(answer["ETag"]), modified)
+
+    def replace_if(self, key: str, text: str, token: str) -> bool:
+        return self._conditional_put(key, text, IfMatch=token)
+
+    def delete_if(self, key: str, token: str) -> bool:
+        """DeleteObject with If-Match; where a store does not implement conditional deletes,
+        check the version then delete (a lock is deleted only by its holder)."""
+        from botocore.exceptions import ClientError
+
+        with self._call(f"cannot delete {self.uri(key)}", key):
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=key, IfMatch=token)
+                return True
+            except ClientError as exc:
+                if error_code(exc) in _LOST_RACE:
+                    return False
+                if error_code(exc) not in ("NotImplemented", "InvalidArgument", "501"):
+                    raise
+        current = self.read_versioned(key)
+        if current is None or current.token != token:
+            return False
+        self.delete(key)
+        return True
+
+    def remove_temporaries(self, prefix: str) -> int:
+        """S3 writes leave no temporary objects, but a killed process leaves its multipart
+        upload: abort those under `prefix` older than a day (a younger one may be another
+        site's write in progress)."""
+        cutoff = dt.datetime.now(dt.UTC) - self.stale_upload_age
+        aborted = 0
+        with self._call(f"cannot list the multipart uploads under {self.uri(prefix)}", f"{prefix}*"):
+            pages = self.s3.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix)
+            stale = [u for page in pages for u in page.get("Uploads", ()) if u["Initiated"] < cutoff]
+        for upload in stale:
+            self._abort(upload["Key"], upload["UploadId"])
+            aborted += 1
+        return aborted
 
     def check(self) -> str:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -8,11 +8,13 @@ whose key ends in `.gz` is stored gzip-compressed (`datalake.compression: gzip`)
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import tempfile
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from panorama_kpi.errors import LakeError
@@ -30,6 +32,16 @@ def encoded(key: str, chunks: Iterable[str]) -> Iterator[bytes]:
         if out:
             yield out
     yield gz.flush()
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A small object with what compare-and-swap needs: its version token and when it was written
+    (on the storage's own clock where it has one)."""
+
+    text: str
+    token: str
+    modified: dt.datetime  # UTC, naive
 
 
 class Storage(ABC):
