@@ -47,8 +47,10 @@ class Engine(ABC):
     def drop_view(self, name: str) -> None: ...
 
     @abstractmethod
-    def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
-        """Run one Athena-dialect statement; column names and a row iterator."""
+    def query(
+        self, sql: str, params: Sequence[Any] | None = None
+    ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+        """Run one Athena-dialect statement, `?` bound to `params` in order; column names and a row iterator."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

@@ -184,7 +184,9 @@ class DuckDBEngine(Engine):
         self._cursors.append(cursor)
         return cursor
 
-    def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    def query(
+        self, sql: str, params: Sequence[Any] | None = None
+    ) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         import duckdb
 
         statement = to_duckdb(sql)
@@ -194,7 +196,7 @@ class DuckDBEngine(Engine):
         for read_only in (True, False):
             cur = self._cursor(read_only)
             try:
-                cur.execute(statement)
+                cur.execute(statement, list(params) if params is not None else None)
                 break
             except duckdb.Error as exc:
                 if not (read_only and "read-only" in str(exc).lower()):
