@@ -207,7 +207,8 @@ def read_kpi_views(paths: list[Path], tables: TableNamer | None = None) -> tuple
             continue
         for f in files:
             try:
-                raw = f.read_text(encoding="utf-8")
+                with open(f, encoding="utf-8", newline="") as handle:  # a CR inside a literal stays
+                    raw = handle.read()
                 text = render(raw, tables or _default_tables, str(f)).sql.rstrip().rstrip(";")
                 tree = sqlglot.parse_one(text, read="athena")
             except SettingsError as exc:

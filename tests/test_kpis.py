@@ -147,15 +147,19 @@ def test_rerunning_a_snapshot_replaces_it_and_a_failure_keeps_it(site: Path) -> 
 
 def test_bad_kpis_are_one_line_each_and_the_others_are_written(site: Path) -> None:
     kpis = site.parent / "kpis"
-    write(kpis, "amount_by_group.sql", GOOD)
-    write(kpis, "syntax.sql", "-- unit: x\nSELECT COUNT(*)\nFROM {{ table('t') }} WHERE (\n")
-    write(kpis, "unknown_table.sql", "SELECT 1 AS value\nFROM {{ table('tt') }}\n")
-    write(kpis, "missing_view.sql", "SELECT COUNT(*) FROM no_such_view")
-    write(kpis, "empty.sql", "SELECT grp, COUNT(*) AS value FROM {{ table('t') }} WHERE id > 99 GROUP BY grp")
-    write(kpis, "text.sql", "SELECT 'many' AS value")
-    write(kpis, "twice.sql", "SELECT 'x' AS k, 1 AS value UNION ALL SELECT 'x', 2")
-    write(kpis, "typo.sql", "-- denominater: total\nSELECT 1")
-    write(kpis, "half.sql", "-- numerator: a\nSELECT 1 AS a")
+    files = {
+        "amount_by_group": GOOD,
+        "syntax": "-- unit: x\nSELECT COUNT(*)\nFROM {{ table('t') }} WHERE (\n",
+        "unknown_table": "SELECT 1 AS value\nFROM {{ table('tt') }}\n",
+        "missing_view": "SELECT COUNT(*) FROM no_such_view",
+        "empty": "SELECT grp, COUNT(*) AS value FROM {{ table('t') }} WHERE id > 99 GROUP BY grp",
+        "text": "SELECT 'many' AS value",
+        "twice": "SELECT 'x' AS k, 1 AS value UNION ALL SELECT 'x', 2",
+        "typo": "-- denominater: total\nSELECT 1",
+        "half": "-- numerator: a\nSELECT 1 AS a",
+    }
+    for name, text in files.items():
+        write(kpis, f"{name}.sql", text)
     result = cli(site, "compute-kpis", "--at", "2026-11-30")
     assert result.exit_code == 1
     failed = [line for line in result.output.splitlines() if line.startswith("failed: ")]
@@ -198,12 +202,16 @@ def test_kpis_in_the_settings_and_selection(site: Path) -> None:
 
 def test_bad_view_files_are_one_line_each_and_the_others_are_created(site: Path) -> None:
     views = site.parent / "views"
-    write(views, "kpi_ok.sql", "SELECT grp, COUNT(*) AS n FROM {{ table('t') }} GROUP BY grp")
-    write(views, "kpi_syntax.sql", "-- broken\nSELECT grp\nFROM {{ table('t') }} WHERE (\n")
-    write(views, "kpi_a.sql", "SELECT * FROM kpi_b")
-    write(views, "kpi_b.sql", "SELECT * FROM kpi_a")
-    write(views, "kpi_missing.sql", "SELECT * FROM site_table_nothing")
-    write(views, "kpi_snapshot.sql", "SELECT 1 AS x WHERE now() < {{ snapshot }}")
+    files = {
+        "kpi_ok": "SELECT grp, COUNT(*) AS n FROM {{ table('t') }} GROUP BY grp",
+        "kpi_syntax": "-- broken\nSELECT grp\nFROM {{ table('t') }} WHERE (\n",
+        "kpi_a": "SELECT * FROM kpi_b",
+        "kpi_b": "SELECT * FROM kpi_a",
+        "kpi_missing": "SELECT * FROM site_table_nothing",
+        "kpi_snapshot": "SELECT 1 AS x WHERE now() < {{ snapshot }}",
+    }
+    for name, text in files.items():
+        write(views, f"{name}.sql", text)
     text = site.read_text(encoding="utf-8") + f"kpi_views: [{views}]\n"
     site.write_text(text, encoding="utf-8")
     result = cli(site, "create-datalake-views", "--all")
@@ -321,3 +329,72 @@ def test_series_label_names_each_dimension(dims: dict[str, Any]) -> None:
     assert label == (
         "total" if not dims else ", ".join(f"{k}={'NULL' if v is None else v}" for k, v in dims.items())
     )
+
+
+def test_hostile_dimensions_and_values(site: Path) -> None:
+    kpis = site.parent / "kpis"
+    hostile = 'O\'Brien "q" \\ \n\r\t🎓 \\N'
+    write(
+        kpis,
+        "odd.sql",
+        "SELECT ? AS label, DATE '2026-01-02' AS day, CAST(1.5 AS DECIMAL(10, 2)) AS value".replace(
+            "?", "'" + hostile.replace("'", "''") + "'"
+        ),
+    )
+    write(kpis, "nan.sql", "SELECT CAST('NaN' AS DOUBLE) AS value")
+    write(kpis, "flag.sql", "SELECT true AS value")
+    result = cli(site, "compute-kpis", "--at", "2026-11-30")
+    assert result.exit_code == 1
+    assert "nan.sql): the value is nan, not a finite number" in result.output
+    assert "flag.sql): the value is a boolean (True), not a number" in result.output
+    ((kpi, _at, dims, value, *_rest),) = history(site)
+    assert (kpi, json.loads(dims), value) == ("odd", {"label": hostile, "day": "2026-01-02"}, 1.5)
+
+
+def test_a_table_cannot_take_the_history_folder(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "s.yaml",
+        "datasources:\n- {type: sqlite, name: s, database: x.db, tables: [{name: kpi_history}]}\n",
+    )
+    with pytest.raises(SettingsError, match="is the KPI history's folder; set the table's datalake_s3_table"):
+        load_settings(path)
+    path.write_text(
+        path.read_text().replace("name: kpi_history}", "name: kpi_history, datalake_s3_table: kh}")
+    )
+    load_settings(path)
+
+
+def test_report_on_a_lake_without_history(site: Path) -> None:
+    out = site.parent / "empty.html"
+    result = cli(site, "report", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert '"kpis":[]' in out.read_text(encoding="utf-8")
+    assert cli(site, "report", "--since", "yesterday").exit_code == 2
+
+
+def test_shipped_view_pack_follows_the_sites_prefix(tmp_path: Path) -> None:
+    """The same sql/views files, for a site whose base_prefix is not `openedx`: valid Athena SQL
+    naming that site's typed views, and DuckDB SQL after transpilation."""
+    import sqlglot
+    import yaml
+
+    from panorama_kpi.catalog import views_sql
+    from panorama_kpi.selection import select
+
+    root = Path(__file__).resolve().parent.parent
+    raw = yaml.safe_load((root / "demo" / "settings.yaml").read_text(encoding="utf-8"))
+    raw["datalake"]["base_prefix"] = "campus"
+    raw["kpi_views"] = [str(root / "sql" / "views")]
+    path = write(tmp_path, "s.yaml", yaml.safe_dump(raw))
+    settings = load_settings(path)
+    statements = dict(views_sql(settings, select(settings, True, None, None), True))
+    kpi_views = {
+        name: sql for name, sql in statements.items() if name.startswith("kpi_") and "history" not in name
+    }
+    assert len(kpi_views) == len(list((root / "sql" / "views").glob("*.sql")))
+    for name, sql in kpi_views.items():
+        assert "{{" not in sql and "openedx" not in sql, name
+        assert '"campus_table_' in sql, name
+        sqlglot.parse_one(sql, read="athena")
+        assert sqlglot.transpile(sql, read="athena", write="duckdb"), name

@@ -86,11 +86,12 @@ def _build(values: dict[str, Any], sql: str, where: str) -> KpiDefinition:
 def parse_file(path: Path) -> KpiDefinition:
     """A KPI file: its header lines, then the query (the header stays in the SQL as comments)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as handle:  # a CR inside a literal stays a CR
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: cannot read: {exc}") from None
     values: dict[str, Any] = {"name": path.stem}
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         if not line.lstrip().startswith("--"):

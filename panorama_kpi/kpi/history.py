@@ -17,10 +17,11 @@ import dataclasses
 import datetime as dt
 
 from panorama_kpi.lake.layout import partition_prefix
+from panorama_kpi.naming import KPI_HISTORY_FOLDER
 from panorama_kpi.settings import Field, Settings, TableSettings
 from panorama_kpi.views import RawTable, quote_ident, raw_table
 
-HISTORY_FOLDER = "kpi_history"
+HISTORY_FOLDER = KPI_HISTORY_FOLDER
 HISTORY_VIEW = "kpi_history"
 HISTORY_RAW = "kpi_history_raw"
 PERIODS_VIEW = "kpi_history_periods"

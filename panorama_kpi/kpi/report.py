@@ -177,7 +177,10 @@ def render_html(data: dict[str, Any], title: str) -> str:
 def write_report(
     settings: Settings, engine: Engine, out: Path, since: dt.date, now: dt.datetime | None = None
 ) -> Path:
+    from panorama_kpi.kpi.compute import ensure_history
+
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ensure_history(settings, engine)  # a site with no history yet gets an empty page
     data = report_data(settings, engine, since, now)
     title = settings.datalake.base_prefix or settings.datalake.datalake_database
     text = render_html(data, title)
