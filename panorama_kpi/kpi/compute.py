@@ -172,7 +172,7 @@ def compute_kpis(
     if kpis:
         ensure_history(settings, engine)
     tables = table_namer(settings)
-    raw = history_raw_table(settings)
+    written = []
     for kpi in kpis:
         try:
             rows = compute_one(kpi, tables, settings, engine, storage, at)
@@ -180,9 +180,11 @@ def compute_kpis(
             where = "" if str(exc).startswith(kpi.where) else f" ({kpi.where})"
             results.append(KpiResult(kpi.name, error=f"KPI {kpi.name}{where}: {exc}"))
             continue
-        engine.add_partitions(raw, [snapshot_partition(settings, at, kpi.name)])
+        written.append(snapshot_partition(settings, at, kpi.name))
         results.append(KpiResult(kpi.name, rows=rows))
         report(f"computed {kpi.name}: {rows} row(s)")
+    if written:  # one catalog update for the whole snapshot
+        engine.add_partitions(history_raw_table(settings), written)
     return results
 
 
