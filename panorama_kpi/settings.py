@@ -294,7 +294,10 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
             raise SettingsError(f"datasources: name {name!r} is used twice; datasource names must be unique")
     kpi = interpolate(data.get("kpi_views"), "kpi_views")
     kpi_views = [str(v) for v in ([kpi] if isinstance(kpi, str) else _as_list(kpi, "kpi_views"))]
-    kpis = [_typed(k, (str, dict), f"kpis[{i}]") for i, k in enumerate(_as_list(data.get("kpis"), "kpis"))]
+    kpis = [
+        _typed(k, (str, dict), f"kpis[{i}]")
+        for i, k in enumerate(_as_list(interpolate(data.get("kpis"), "kpis"), "kpis"))
+    ]
     settings = Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views, kpis=kpis)
     _check_names(settings)
     return settings

@@ -398,3 +398,14 @@ def test_shipped_view_pack_follows_the_sites_prefix(tmp_path: Path) -> None:
         assert '"campus_table_' in sql, name
         sqlglot.parse_one(sql, read="athena")
         assert sqlglot.transpile(sql, read="athena", write="duckdb"), name
+
+
+def test_kpi_paths_and_entries_read_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "pack", "n.sql", "SELECT 1")
+    monkeypatch.setenv("PACKS", str(tmp_path))
+    path = write(tmp_path, "s.yaml", "kpis: ['${PACKS}/pack', {name: '${NAME:-inline}', sql: SELECT 2}]\n")
+    kpis, problems = load_kpis(load_settings(path))
+    assert ([k.name for k in kpis], problems) == (["n", "inline"], [])
+    path.write_text("kpis: [7]\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"kpis\[0\]: expected str/dict, got int"):
+        load_settings(path)
