@@ -409,3 +409,43 @@ def test_kpi_paths_and_entries_read_the_environment(tmp_path: Path, monkeypatch:
     path.write_text("kpis: [7]\n", encoding="utf-8")
     with pytest.raises(SettingsError, match=r"kpis\[0\]: expected str/dict, got int"):
         load_settings(path)
+
+
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_characters="'\n\r", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_table_placeholder_is_one_quoted_identifier(table: str) -> None:
+    import sqlglot
+    from sqlglot import exp
+
+    out = render("SELECT * FROM {{ table('" + table + "') }} AS t", lambda name: f"p_table_{name}", "f.sql")
+    if table != table.strip():  # the placeholder's own spaces are not part of the name
+        return
+    (found,) = list(sqlglot.parse_one(out.sql, read="athena").find_all(exp.Table))
+    assert found.name == f"p_table_{table}"
+
+
+def test_report_shows_the_top_series(site: Path) -> None:
+    from panorama_kpi.kpi.report import TOP_N, report_data
+
+    write(
+        site.parent / "kpis",
+        "many.sql",
+        "SELECT id * 10 + n AS k, n AS value FROM {{ table('t') }}, (VALUES 1, 2, 3) AS v(n)",
+    )
+    for day in ("2026-11-29", "2026-11-30"):
+        assert cli(site, "compute-kpis", "--at", day).exit_code == 0
+    engine = open_engine(load_settings(site))
+    try:
+        data = report_data(load_settings(site), engine, dt.date(2026, 11, 1), dt.datetime(2026, 12, 1))
+    finally:
+        engine.close()
+    (kpi,) = data["kpis"]
+    assert (len(kpi["series"]), kpi["hidden_series"]) == (TOP_N, 12 - TOP_N)
+    assert kpi["series"][:4] == ["k=13", "k=23", "k=33", "k=43"]  # the largest latest values first
+    assert kpi["periods"]["day"]["x"] == [1795910400, 1795996800]  # 2026-11-29 and 30, 00:00 UTC
+    assert [row["change"] for row in data["latest"]] == [0.0] * TOP_N
