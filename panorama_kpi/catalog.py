@@ -9,6 +9,7 @@ from panorama_kpi.engines.athena import create_table_ddl
 from panorama_kpi.engines.base import Engine
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import Settings
+from panorama_kpi.sources import source_class
 from panorama_kpi.views import load_kpi_views, quote_ident, raw_table, typed_view_sql
 
 Report = Callable[[str], None]
@@ -62,7 +63,11 @@ def drop_tables(settings: Settings, selected: Selected, engine: Engine, report: 
 
 def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[tuple[str, str]]:
     """(view name, Athena CREATE OR REPLACE VIEW) in creation order: typed views, then KPI views."""
-    out = [(settings.view_name(t), typed_view_sql(settings, t)) for _ds, t in selected if t.fields]
+    out = [
+        (settings.view_name(t), typed_view_sql(settings, t, source_class(ds.type).view_type))
+        for ds, t in selected
+        if t.fields
+    ]
     if with_kpis and settings.kpi_views:
         base = settings.path.parent
         paths = [Path(p) if Path(p).exists() else base / p for p in settings.kpi_views]

@@ -26,7 +26,7 @@ from panorama_kpi.lake.storage import Storage
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings, parse_interval
 from panorama_kpi.sources import open_source
-from panorama_kpi.sources.base import Source
+from panorama_kpi.sources.base import SnapshotExpired, Source
 from panorama_kpi.state import TableState, load_state, save_state
 from panorama_kpi.views import RawTable, raw_table
 
@@ -137,9 +137,16 @@ def load_table(
 
     def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
         key = object_key(lake.base_prefix, table.name, partition)
-        body = _Counter(src.dump(table, columns, where))
-        size = storage.write(key, _prepend(header, body))
-        return key, size, body.rows
+
+        def write() -> tuple[str, int, int]:
+            body = _Counter(src.dump(table, columns, where))
+            return key, storage.write(key, _prepend(header, body)), body.rows
+
+        try:
+            return write()
+        except SnapshotExpired as exc:  # the object was not replaced: dump it again, once
+            report(f"{ds.name}.{table.name}: {exc}; retrying the partition once")
+            return write()
 
     written = [partition for partition, _ in plan]
     keys: set[str] = set()

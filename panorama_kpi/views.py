@@ -6,6 +6,7 @@ All SQL here is Athena (Trino) dialect; the DuckDB engine transpiles it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,14 @@ def athena_type(declared: str) -> str | None:
     return None
 
 
-def typed_view_sql(settings: Settings, table: TableSettings) -> str:
-    """CREATE OR REPLACE VIEW for a table: decode the lake encoding, cast each declared type."""
+def typed_view_sql(
+    settings: Settings, table: TableSettings, source_type: Callable[[str], str | None] | None = None
+) -> str:
+    """CREATE OR REPLACE VIEW for a table: decode the lake encoding, cast each declared type.
+
+    `source_type` is the table's source's own type map (`Source.view_type`); where it
+    answers None the shared mapping (`athena_type`) applies.
+    """
     raw = raw_table(settings, table)
     columns = []
     for f in table.fields:
@@ -115,7 +122,9 @@ def typed_view_sql(settings: Settings, table: TableSettings) -> str:
             value = f"NULLIF({quote_ident(f.name)}, {quote_literal(NULL_PARTITION)})"
         else:
             value = decode_sql(quote_ident(f.name))
-        cast = athena_type(f.type)
+        cast = (source_type and source_type(f.type)) or athena_type(f.type)
+        if cast == "VARCHAR":
+            cast = None
         columns.append(f"{f'TRY_CAST({value} AS {cast})' if cast else value} AS {quote_ident(f.name)}")
     for p in settings.datalake.base_partitions:
         cast = athena_type(p.type)

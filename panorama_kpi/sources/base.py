@@ -13,10 +13,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+from panorama_kpi.errors import SourceError
 from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
 
 PartitionFilter = Mapping[str, Any]
 """Field name -> value a dump is restricted to (None means IS NULL)."""
+
+
+class SnapshotExpired(SourceError):
+    """A server-side read context (scroll, point in time, cursor) expired mid-dump.
+    The dump can be started again from scratch: the pipeline retries it once."""
 
 
 class Source(ABC):
@@ -25,6 +31,17 @@ class Source(ABC):
     type_name: ClassVar[str]
     #: Settings keys this type accepts besides type/name/tables, with their Python type.
     settings_keys: ClassVar[dict[str, type]] = {}
+    #: Keys a table of this type accepts besides the common ones (name, fields, partitions...).
+    table_keys: ClassVar[dict[str, type]] = {}
+    #: Documents a schema is inferred from, for sources that sample (set-tables-fields --sample).
+    sample_size: int = 1000
+
+    @classmethod
+    def view_type(cls, declared: str) -> str | None:
+        """Typed-view type (Athena) for a type in this source's vocabulary, or None to
+        use the shared SQL mapping. Sources whose type names mean something else
+        (an Elasticsearch `date` is a timestamp) override it."""
+        return None
 
     def __init__(self, settings: DatasourceSettings) -> None:
         self.settings = settings
