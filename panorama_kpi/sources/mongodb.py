@@ -1,0 +1,323 @@
+"""MongoDB source (pymongo): a table is a collection, a field is a dotted path.
+
+pymongo decodes BSON in C; values are rendered here in Python (ObjectId as hex,
+Decimal128 exact, binary as base64, UUIDs as text, dates as UTC timestamps), not
+with aggregation expressions whose output differs between server versions.
+Partition values are grouped on the server (`$group` keeps BSON types, so a value
+read back matches the documents exactly); rows stream through a cursor in
+batches. Field types are BSON type names as `$type` spells them, in lower case.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from panorama_kpi.errors import SourceError
+from panorama_kpi.lake.csv import encode_rows
+from panorama_kpi.settings import Field, TableSettings
+from panorama_kpi.sources.base import PartitionFilter, SnapshotExpired, Source
+from panorama_kpi.sources.documents import VIEW_TYPES, DocumentRows, ancestors_removed, field_name
+
+#: BSON type name (lower case) -> value kind (see documents.VIEW_TYPES).
+KINDS = {
+    "int": "int",
+    "long": "int",
+    "double": "float",
+    "decimal": "float",
+    "bool": "bool",
+    "date": "timestamp",
+    "timestamp": "timestamp",
+    "object": "json",
+    "array": "json",
+}
+
+#: Connection keys; `uri` (a mongodb:// or mongodb+srv:// URI) replaces host/port/credentials.
+CONNECTION_KEYS: dict[str, type] = {
+    "uri": str,
+    "host": str,
+    "port": int,
+    "username": str,
+    "password": str,
+    "database": str,
+    "authSource": str,
+    "tls": bool,
+    "tlsCAFile": str,
+    "tlsAllowInvalidCertificates": bool,
+    "readPreference": str,
+    "directConnection": bool,
+    "timeout": int,
+}
+
+BATCH = 1000
+
+
+def kind_of(declared: str) -> str:
+    return KINDS.get(declared.strip().lower(), "text")
+
+
+def normalize(value: Any) -> Any:
+    """BSON-specific Python types -> plain values the lake encoder renders."""
+    import bson
+
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    if isinstance(value, bson.ObjectId):
+        return str(value)
+    if isinstance(value, bson.Decimal128):
+        return value.to_decimal()
+    if isinstance(value, bson.Binary):
+        if value.subtype in (3, 4) and len(value) == 16:
+            return str(uuid.UUID(bytes=bytes(value)))
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bson.Timestamp):
+        return value.as_datetime().replace(tzinfo=None)
+    if isinstance(value, bson.DatetimeMS):  # outside Python's datetime range: kept as epoch millis
+        try:
+            return value.as_datetime()
+        except (OverflowError, ValueError, bson.errors.InvalidBSON):
+            return int(value)
+    if isinstance(value, bson.Regex):
+        return value.pattern
+    return value if isinstance(value, (dt.datetime, bytes)) else str(value)
+
+
+def bson_type(value: Any) -> str:
+    """The `$type` name of a decoded value."""
+    import bson
+
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, bson.Int64) or (isinstance(value, int) and not -(2**31) <= value < 2**31):
+        return "long"
+    names = [
+        (int, "int"),
+        (float, "double"),
+        (str, "string"),
+        (bson.ObjectId, "objectid"),
+        (bson.Decimal128, "decimal"),
+        (dt.datetime, "date"),
+        (bson.DatetimeMS, "date"),
+        (bson.Timestamp, "timestamp"),
+        (bytes, "bindata"),
+        (uuid.UUID, "bindata"),
+        (dict, "object"),
+        (list, "array"),
+        (bson.Regex, "regex"),
+    ]
+    return next((name for cls, name in names if isinstance(value, cls)), "string")
+
+
+def infer_fields(docs: Iterator[Mapping[str, Any]]) -> list[Field]:
+    """Fields of sampled documents: sub-documents flattened to dotted paths, `_id`
+    first, then in order of first appearance; each path's most common type (ints
+    widened to long, mixed numbers to double)."""
+    seen: dict[str, Counter[str]] = {}
+
+    def walk(doc: Mapping[str, Any], prefix: str) -> None:
+        for key, value in doc.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                walk(value, path + ".")
+            else:
+                seen.setdefault(path, Counter())[bson_type(value)] += 1
+
+    for doc in docs:
+        walk(doc, "")
+    fields = []
+    taken: set[str] = set()
+    for path in sorted(seen, key=lambda p: p != "_id"):
+        counts = seen[path]
+        kinds = set(counts) - {"null"}
+        if kinds and kinds <= {"int", "long"}:
+            kind = "long" if "long" in kinds else "int"
+        elif kinds and kinds <= {"int", "long", "double"}:
+            kind = "double"
+        else:
+            kind = next((k for k, _ in counts.most_common() if k != "null"), "string")
+        name = field_name(path, taken)
+        fields.append(Field(name, kind, path if path != name else None))
+    return fields
+
+
+def connect(options: Mapping[str, Any], datasource: str) -> tuple[Any, str, str]:
+    """(MongoClient, database name, host text for messages) from connection options."""
+    import pymongo
+    from pymongo.errors import ConfigurationError, InvalidURI
+
+    timeout_ms = int(options.get("timeout") or 10) * 1000
+    kwargs: dict[str, Any] = {
+        "serverSelectionTimeoutMS": timeout_ms,
+        "connectTimeoutMS": timeout_ms,
+        "appname": "panorama-kpi",
+        "datetime_conversion": "DATETIME_AUTO",
+    }
+    for key in CONNECTION_KEYS.keys() - {"uri", "host", "port", "database", "timeout"}:
+        if options.get(key) not in (None, ""):
+            kwargs[key] = options[key]
+    uri = options.get("uri")
+    try:
+        if uri:
+            parsed = pymongo.uri_parser.parse_uri(uri)
+            where = ",".join(f"{h}:{p}" for h, p in parsed["nodelist"]) or "the URI's hosts"
+            database = options.get("database") or parsed.get("database")
+            client = pymongo.MongoClient(uri, **kwargs)
+        else:
+            host, port = options.get("host") or "127.0.0.1", int(options.get("port") or 27017)
+            where = f"{host}:{port}"
+            database = options.get("database")
+            client = pymongo.MongoClient(host=host, port=port, **kwargs)
+    except (ConfigurationError, InvalidURI, ValueError, TypeError) as exc:
+        raise SourceError(f"datasource {datasource!r}: invalid MongoDB connection settings: {exc}") from None
+    if not database:
+        client.close()
+        raise SourceError(
+            f"datasource {datasource!r}: no database named; set 'database' (or put it in the uri)"
+        )
+    return client, str(database), where
+
+
+@contextmanager
+def translated(datasource: str, where: str, table: str | None = None) -> Iterator[None]:
+    """pymongo errors -> one SourceError line naming the thing and the fix."""
+    from bson.errors import InvalidBSON
+    from pymongo import errors
+
+    at = f"MongoDB at {where}"
+    subject = f"datasource {datasource!r}" + (f", table {table!r}" if table else "")
+    try:
+        yield
+    except errors.ServerSelectionTimeoutError:
+        raise SourceError(
+            f"{subject}: cannot reach {at} - check host/port (or uri) and that the server is running"
+        ) from None
+    except errors.CursorNotFound:
+        raise SnapshotExpired(
+            f"{subject}: the cursor expired mid-read at {at} (the server times out idle cursors); run again"
+        ) from None
+    except errors.OperationFailure as exc:
+        if exc.code in (18, 13) or "auth" in str(exc).lower():
+            raise SourceError(
+                f"{subject}: {at} refused the credentials ({exc.details.get('errmsg') if exc.details else exc}) "
+                "- check username, password and authSource"
+            ) from None
+        raise SourceError(f"{subject}: {at} answered: {str(exc).splitlines()[0]}") from None
+    except (errors.PyMongoError, InvalidBSON) as exc:
+        raise SourceError(f"{subject}: {at}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+
+class MongoDBSource(Source):
+    """A MongoDB database; one table per collection."""
+
+    type_name = "mongodb"
+    settings_keys: ClassVar[dict[str, type]] = {**CONNECTION_KEYS, "batch_size": int}
+    table_keys: ClassVar[dict[str, type]] = {"collection": str}
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._client: Any = None
+        self._db_name = ""
+        self._where = ""
+
+    @classmethod
+    def view_type(cls, declared: str) -> str | None:
+        return VIEW_TYPES[kind_of(declared)]
+
+    @property
+    def db(self) -> Any:
+        if self._client is None:
+            self._client, self._db_name, self._where = connect(self.settings.options, self.name)
+        return self._client[self._db_name]
+
+    def errors(self, table: str | None = None) -> Any:
+        self.db  # noqa: B018 - connect first so the host is known
+        return translated(self.name, self._where, table)
+
+    def _collection(self, table: str) -> Any:
+        """The table's collection, checked to exist (a read of a missing one returns nothing)."""
+        spec = next((t for t in self.settings.tables if t.name == table), None)
+        name = (spec.options.get("collection") if spec else None) or table
+        with self.errors(table):
+            found = self.db.list_collection_names(filter={"name": name})
+        if not found:
+            raise SourceError(
+                f"datasource {self.name!r}, table {table!r}: collection {name!r} not found in database "
+                f"{self._db_name!r} - run set-tables or fix 'collection'"
+            )
+        return self.db[name]
+
+    def check(self) -> str:
+        with self.errors():
+            info = self.db.command("buildInfo")
+            count = len(self.db.list_collection_names())
+        return f"MongoDB {info.get('version', '?')} at {self._where}/{self._db_name} ({count} collections)"
+
+    def list_tables(self) -> list[str]:
+        with self.errors():
+            names = self.db.list_collection_names()
+        return sorted(n for n in names if not n.startswith("system."))
+
+    def describe(self, table: str) -> list[Field]:
+        coll = self._collection(table)
+        with self.errors(table):
+            docs = list(coll.aggregate([{"$sample": {"size": self.sample_size}}], batchSize=BATCH))
+        return infer_fields(iter(docs))
+
+    def _paths(self, table: TableSettings) -> dict[str, str]:
+        return {f.name: f.path or f.name for f in table.fields}
+
+    def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
+        coll = self._collection(table.name)
+        paths = self._paths(table)
+        pipeline: list[dict[str, Any]] = []
+        if since is not None and table.timestamp_field:
+            pipeline.append({"$match": {paths[table.timestamp_field]: {"$gte": since}}})
+        group = {f"p{i}": "$" + paths[f] for i, f in enumerate(table.partition_fields)}
+        pipeline.append({"$group": {"_id": group}})
+        with self.errors(table.name):
+            keys = [doc["_id"] for doc in coll.aggregate(pipeline, allowDiskUse=True, batchSize=BATCH)]
+        values = [tuple(key.get(f"p{i}") for i in range(len(group))) for key in keys]
+        return iter(sorted(values, key=lambda t: tuple((v is None, str(v)) for v in t)))
+
+    def dump(
+        self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
+    ) -> Iterator[str]:
+        coll = self._collection(table.name)
+        by_name = {f.name: f for f in table.fields}
+        fields = [by_name[c] for c in columns]
+        paths = self._paths(table)
+        query = {paths[k]: v for k, v in (where or {}).items()}
+        wanted = ancestors_removed(f.path or f.name for f in fields)
+        projection: dict[str, int] = {p: 1 for p in wanted}
+        if "_id" not in wanted:
+            projection["_id"] = 0
+        rows = DocumentRows(fields, kind_of, normalize=normalize)
+
+        def chunks() -> Iterator[str]:
+            with self.errors(table.name):
+                cursor = coll.find(query, projection, batch_size=int(self.option("batch_size", BATCH)))
+                try:
+                    yield from encode_rows(rows.rows(cursor))
+                finally:
+                    cursor.close()
+            rows.report(f"{self.name}.{table.name}")
+
+        return chunks()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
