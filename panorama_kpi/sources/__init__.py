@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "csv": "panorama_kpi.sources.files:CSVFileSource",
     "xls": "panorama_kpi.sources.files:ExcelSource",
     "mongodb": "panorama_kpi.sources.mongodb:MongoDBSource",
+    "elasticsearch": "panorama_kpi.sources.elasticsearch:ElasticsearchSource",
     "openedx_course_structures": "panorama_kpi.sources.course_structures:CourseStructuresSource",
 }
 
