@@ -11,10 +11,12 @@ document indexed afterwards is not seen, as on a real cluster.
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as dt
 import fnmatch
 import itertools
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +28,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 class Index:
     mappings: dict[str, Any]  # the `properties` of the index's mapping
     docs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class _Same:
+    """index_of for a one-index snapshot: every position is in the same index."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getitem__(self, _pos: int) -> str:
+        return self.name
 
 
 class ESError(Exception):
@@ -82,6 +94,7 @@ class Cluster:
         self.ids = itertools.count(1)
         self.expire_next = 0  # that many next page requests find their context gone
         self.requests: list[tuple[str, str]] = []
+        self.bodies: list[bytes] = []  # bodies of search requests, for tests of paging
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------ helpers
@@ -167,8 +180,6 @@ class Cluster:
                 hit["_type"] = "_doc"
             if includes is not False:
                 hit["_source"] = _filter_source(source, includes)
-            if ctx.get("pit"):
-                hit["sort"] = [pos]  # the _shard_doc value: shard and Lucene doc id packed in a long
             hits.append(hit)
         return hits
 
@@ -192,6 +203,8 @@ def _filter_source(source: dict[str, Any], includes: Any) -> dict[str, Any]:
     if includes is True or includes is None:
         return source
     paths = includes["includes"] if isinstance(includes, dict) else includes
+    if set(source) <= set(paths):  # every field asked for whole
+        return source
     out: dict[str, Any] = {}
     for key, value in source.items():
         if any(key == p or p.startswith(key + ".") for p in paths):
@@ -236,6 +249,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
         c.requests.append((method, url.path))
+        if url.path.endswith("_search") and raw:
+            c.bodies.append(raw)
         headers: dict[str, str] = {}
         if (c.major, c.minor) >= (7, 14):
             # From 7.14 every answer carries X-Elastic-Product: Elasticsearch (clients check it)
@@ -374,7 +389,10 @@ class Handler(BaseHTTPRequestHandler):
             "tagline": "You Know, for Search",
         }
 
-    def snapshot(self, names: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    def snapshot(self, names: list[str]) -> tuple[Any, Any]:
+        """The documents as they are now (references, not copies), and the index of each."""
+        if len(names) == 1:
+            return self.cluster.indices[names[0]].docs[:], _Same(names[0])
         docs, index_of = [], []
         for n in names:
             for d in self.cluster.indices[n].docs:
@@ -436,36 +454,32 @@ class Handler(BaseHTTPRequestHandler):
             if pit not in c.contexts:
                 raise self.expired(pit)
             snapshot, ctx = c.contexts[pit]
-            ctx = dict(ctx, source=body.get("_source"), pit=True)
-            matching = [
-                i
-                for i, (d, s) in enumerate(snapshot)
-                if c.matches(ctx["names"], body.get("query", {"match_all": {}}), d, s)
-            ]
+            matching = self.matching(ctx, snapshot, body.get("query", {"match_all": {}}))
             after = body.get("search_after")
-            if after is not None:
-                matching = [i for i in matching if i > after[0]]
-            chosen = matching[:size]
+            start = 0 if after is None else bisect.bisect_right(matching, after[0])
+            chosen = matching[start : start + size]
             view = [snapshot[i] for i in chosen]
-            hits = c.page(view, dict(ctx, index_of=[ctx["index_of"][i] for i in chosen]), 0, size)
+            page_ctx = dict(ctx, source=body.get("_source"), index_of=[ctx["index_of"][i] for i in chosen])
+            hits = c.page(view, page_ctx, 0, size)
             for h, i in zip(hits, chosen, strict=True):
-                h["sort"] = [i]
+                h["sort"] = [i]  # the _shard_doc value: shard and Lucene doc id packed in a long
             out: dict[str, Any] = {
                 "pit_id": pit,
                 "took": 1,
                 "timed_out": False,
                 "hits": {"max_score": None, "hits": hits},
             }
-            total = c.total(len(matching) + (0 if after is None else 0), body.get("track_total_hits"))
+            total = c.total(len(matching), body.get("track_total_hits"))
             if total is not None:
                 out["hits"]["total"] = total
             return out
         names = c.resolve(index or "*")
         snapshot, index_of = self.snapshot(names)
         query = body.get("query", {"match_all": {}})
-        keep = [i for i, (d, s) in enumerate(snapshot) if c.matches(names, query, d, s)]
-        snapshot = [snapshot[i] for i in keep]
-        ctx = {"index_of": [index_of[i] for i in keep], "source": body.get("_source"), "size": size, "pos": 0}
+        if query != {"match_all": {}}:
+            keep = [i for i, (d, s) in enumerate(snapshot) if c.matches(names, query, d, s)]
+            snapshot, index_of = [snapshot[i] for i in keep], [index_of[i] for i in keep]
+        ctx = {"index_of": index_of, "source": body.get("_source"), "size": size, "pos": 0}
         out = {"took": 1, "timed_out": False, "hits": {"max_score": None, "hits": []}}
         total = c.total(len(snapshot), body.get("track_total_hits"))
         if total is not None:
@@ -478,6 +492,20 @@ class Handler(BaseHTTPRequestHandler):
         out["hits"]["hits"] = c.page(snapshot, ctx, 0, size)
         ctx["pos"] = size
         return out
+
+    def matching(self, ctx: dict[str, Any], snapshot: Any, query: dict[str, Any]) -> Any:
+        """Positions of the snapshot's documents matching a query (kept per context)."""
+        key = json.dumps(query, sort_keys=True)
+        cache = ctx.setdefault("matching", {})
+        if key not in cache:
+            if query == {"match_all": {}}:
+                cache[key] = range(len(snapshot))
+            else:
+                names = ctx["names"]
+                cache[key] = [
+                    i for i, (d, s) in enumerate(snapshot) if self.cluster.matches(names, query, d, s)
+                ]
+        return cache[key]
 
     def scroll(self, body: dict[str, Any]) -> dict[str, Any]:
         c = self.cluster
@@ -502,12 +530,18 @@ class Handler(BaseHTTPRequestHandler):
 class ESStandin:
     """Start with `with ESStandin(Cluster("8.13.4")) as es:`; `es.url` is its address."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, certfile: str | None = None, keyfile: str | None = None) -> None:
         self.cluster = cluster
         handler = type("BoundHandler", (Handler,), {"cluster": cluster})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if certfile:  # HTTPS, as xpack.security.http.ssl serves it
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certfile, keyfile)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> ESStandin:

@@ -310,3 +310,69 @@ def test_standin_media_types_as_documented(version: str, media_type: str, status
             got, headers = exc.code, exc.headers
     assert got == status
     assert (headers.get("X-Elastic-Product") == "Elasticsearch") == (version >= "7.14")
+
+
+def test_tls_options(tmp_path: Path) -> None:
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    cluster = Cluster("7.17.18")
+    cluster.indices["logs"] = Index(MAPPING, documents()[:2])
+    with ESStandin(cluster, str(cert), str(key)) as es:
+        base = settings_file(tmp_path, es.url).read_text()
+
+        def tables(extra: str) -> list[str]:
+            (tmp_path / "s.yaml").write_text(base.replace("  page_size: 5\n", f"  page_size: 5\n{extra}"))
+            with open_source(load_settings(tmp_path / "s.yaml").datasources[0]) as source:
+                return source.list_tables()
+
+        assert tables(f"  ca_certs: {cert}\n") == ["logs"]
+        assert tables("  verify_certs: false\n") == ["logs"]
+        with pytest.raises(SourceError) as err:
+            tables("")
+        assert "TLS certificate of https://127.0.0.1:" in str(err.value) and "set 'ca_certs'" in str(
+            err.value
+        )
+
+
+def test_large_documents_load_in_smaller_pages(tmp_path: Path) -> None:
+    import panorama_kpi.sources.elasticsearch as es_source
+
+    cluster = Cluster("8.13.4")
+    big = "é" * (16 * 1024 * 1024)
+    cluster.indices["logs"] = Index(MAPPING, [(f"d{i}", {"text": big if i == 1 else "s"}) for i in range(12)])
+    with ESStandin(cluster) as es:
+        ds = load_settings(settings_file(tmp_path, es.url)).datasources[0]
+        table = ds.tables[0]
+        with open_source(ds) as source:
+            table.fields = source.describe("activity")
+            old, es_source.PAGE_BYTES = es_source.PAGE_BYTES, 1 << 20
+            try:
+                text = "".join(source.dump(table, ["_id", "text"]))
+            finally:
+                es_source.PAGE_BYTES = old
+    assert text.count("\n") == 12 and big in text
+    sizes = [json.loads(b)["size"] for b in cluster.bodies if "size" in json.loads(b)]
+    assert sizes[:3] == [5, 2, 2]

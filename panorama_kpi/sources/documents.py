@@ -127,7 +127,7 @@ class DocumentRows:
         fields: Sequence[Field],
         kind_of: Callable[[str], str],
         epoch_millis: bool = False,
-        normalize: Callable[[Any], Any] = lambda v: v,
+        normalize: Callable[[Any], Any] | None = None,
     ) -> None:
         self.fields = list(fields)
         self.paths = [f.path or f.name for f in self.fields]
@@ -138,13 +138,22 @@ class DocumentRows:
 
     def rows(self, docs: Iterable[Mapping[str, Any]]) -> Iterator[list[Any]]:
         spec = list(zip(self.fields, self.paths, self.kinds, strict=True))
+        normalize, millis = self.normalize, self.epoch_millis
         for doc in docs:
-            row = []
+            row: list[Any] = []
+            append = row.append
             for f, path, kind in spec:
-                value, ok = coerce(kind, self.normalize(lookup(doc, path)), self.epoch_millis)
+                # fast path: a top-level key (the common case) needs no path walk
+                value = doc.get(path) if path in doc or "." not in path else lookup(doc, path)
+                if normalize is not None:
+                    value = normalize(value)
+                if kind == "text" and not isinstance(value, (dict, list)):
+                    append(value)
+                    continue
+                value, ok = coerce(kind, value, millis)
                 if not ok:
                     self.mismatches[f.name] += 1
-                row.append(value)
+                append(value)
             yield row
 
     def report(self, where: str) -> None:
@@ -161,10 +170,13 @@ class DocumentRows:
 
 
 def field_name(path: str, taken: set[str]) -> str:
-    """Lake column for a dotted path: dots become underscores unless that collides."""
-    name = path.replace(".", "_")
-    if name in taken:
-        name = path
+    """Lake column for a dotted path: what Athena accepts in a column name (letters,
+    digits, underscores), so dots and other characters become underscores; a
+    collision gets a number."""
+    base = re.sub(r"[^0-9A-Za-z_]", "_", path)
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
     taken.add(name)
     return name
 

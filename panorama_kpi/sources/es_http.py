@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -112,12 +113,23 @@ class ESHttp:
             url = self.hosts[index] + path + query
             try:
                 resp = self.pool.request(method, url, body=data, headers=headers)
+            except urllib3.exceptions.SSLError as exc:
+                found = re.search(
+                    r"(certificate verify failed[^(']*|wrong version number|[A-Z_]{6,})", str(exc)
+                )
+                reason = found.group(1).strip() if found else type(exc).__name__
+                raise SourceError(
+                    f"{self._subject(subject)}: TLS certificate of {self.hosts[index]} not accepted ({reason}) "
+                    "- set 'ca_certs' to the CA that signed it (or verify_certs: false)"
+                ) from None
             except urllib3.exceptions.HTTPError as exc:
                 last = exc
                 continue
             self.current = index
             return self._answer(resp, subject), resp.headers
         reason = str(getattr(last, "reason", None) or last).split(": ")[-1]
+        if isinstance(last, urllib3.exceptions.ProtocolError) and last.args:
+            reason = str(last.args[0])
         raise SourceError(
             f"{self._subject(subject)}: cannot reach Elasticsearch at {', '.join(self.hosts)} ({reason}) "
             "- check 'hosts' and that the server is running"

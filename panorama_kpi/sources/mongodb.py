@@ -14,7 +14,7 @@ import base64
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -121,7 +121,7 @@ def bson_type(value: Any) -> str:
     return next((name for cls, name in names if isinstance(value, cls)), "string")
 
 
-def infer_fields(docs: Iterator[Mapping[str, Any]]) -> list[Field]:
+def infer_fields(docs: Iterable[Mapping[str, Any]]) -> list[Field]:
     """Fields of sampled documents: sub-documents flattened to dotted paths, `_id`
     first, then in order of first appearance; each path's most common type (ints
     widened to long, mixed numbers to double)."""
@@ -273,8 +273,7 @@ class MongoDBSource(Source):
     def describe(self, table: str) -> list[Field]:
         coll = self._collection(table)
         with self.errors(table):
-            docs = list(coll.aggregate([{"$sample": {"size": self.sample_size}}], batchSize=BATCH))
-        return infer_fields(iter(docs))
+            return infer_fields(coll.aggregate([{"$sample": {"size": self.sample_size}}], batchSize=BATCH))
 
     def _paths(self, table: TableSettings) -> dict[str, str]:
         return {f.name: f.path or f.name for f in table.fields}
