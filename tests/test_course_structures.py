@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from panorama_kpi.cli import main
 from panorama_kpi.sources.course_structures import COLUMNS
+from tests.lake_helpers import load_all
 from tests.mongo_standin import MongoStandin
-from tests.test_mongodb_source import load_all
 
 PUBLISHED = bson.ObjectId("65e1f0a0aaaaaaaaaaaaaaaa")
 DRAFT = bson.ObjectId("65e1f0a0bbbbbbbbbbbbbbbb")

@@ -12,17 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from panorama_kpi.catalog import create_tables, create_views
-from panorama_kpi.cli import main
-from panorama_kpi.engines.duckdb import DuckDBEngine
 from panorama_kpi.errors import SourceError
-from panorama_kpi.lake.storage import LocalStorage
-from panorama_kpi.pipeline import extract_and_load
 from panorama_kpi.settings import load_settings
 from panorama_kpi.sources import open_source
 from tests.es_standin import Cluster, ESStandin, Index
+from tests.lake_helpers import load_all, run
 
 VERSIONS = ["6.8.23", "7.10.2", "7.17.18", "8.13.4"]
 
@@ -116,27 +111,6 @@ datasources:
     return path
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def load_all(path: Path) -> list[dict[str, Any]]:
-    settings = load_settings(path)
-    selected = [(ds, t) for ds in settings.datasources for t in ds.tables]
-    lake = Path(settings.datalake.path)
-    engine = DuckDBEngine(lake, "panorama")
-    try:
-        create_tables(settings, selected, engine, lambda _: None)
-        summary = extract_and_load(settings, selected, LocalStorage(lake), engine, force=True)
-        assert not summary.failed, summary.failed[0].error
-        create_views(settings, selected, engine, False, lambda _: None)
-        columns, rows = engine.query('SELECT * FROM e_table_activity ORDER BY "_id"')
-        return [dict(zip(columns, r, strict=True)) for r in rows]
-    finally:
-        engine.close()
-
-
 def test_check_list_and_describe(es: ESStandin, tmp_path: Path) -> None:
     settings = load_settings(settings_file(tmp_path, es.url))
     with open_source(settings.datasources[0]) as source:
@@ -165,7 +139,7 @@ def test_values_through_the_typed_view(
     path = settings_file(tmp_path, es.url, tables="    partitions: {partition_fields: [site]}")
     assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
     with caplog.at_level(logging.WARNING):
-        rows = load_all(path)
+        rows = load_all(path, "e_table_activity")
     docs = dict(documents())
     assert [r["_id"] for r in rows] == sorted(docs)
     for r in rows:
@@ -209,7 +183,7 @@ def test_expired_context_is_retried_once(es: ESStandin, tmp_path: Path) -> None:
     path = settings_file(tmp_path, es.url)
     assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
     es.cluster.expire_next = 1
-    assert len(load_all(path)) == 24
+    assert len(load_all(path, "e_table_activity")) == 24
     es.cluster.expire_next = 2
     code, out = run("--settings", str(path), "extract-and-load", "--all")
     assert code == 1

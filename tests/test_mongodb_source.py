@@ -15,15 +15,10 @@ from typing import Any
 
 import bson
 import pytest
-from click.testing import CliRunner
 
-from panorama_kpi.catalog import create_tables, create_views
-from panorama_kpi.cli import main
-from panorama_kpi.engines.duckdb import DuckDBEngine
-from panorama_kpi.lake.storage import LocalStorage
-from panorama_kpi.pipeline import extract_and_load
 from panorama_kpi.settings import load_settings
 from panorama_kpi.sources import open_source
+from tests.lake_helpers import load_all, run
 from tests.mongo_standin import MongoStandin
 
 HOSTILE = ["", "NULL", "\\N", "a\nb\r\nc", 'q"uote, comma\ttab', "back\\slash \\n end\\", "emoji 🎉 𝄞"]
@@ -86,27 +81,6 @@ datasources:
     return path
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def load_all(path: Path, view: str = "m_table_activity", order: str = '"_id"') -> list[dict[str, Any]]:
-    settings = load_settings(path)
-    selected = [(ds, t) for ds in settings.datasources for t in ds.tables]
-    lake = Path(settings.datalake.path)
-    engine = DuckDBEngine(lake, "panorama")
-    try:
-        create_tables(settings, selected, engine, lambda _: None)
-        summary = extract_and_load(settings, selected, LocalStorage(lake), engine, force=True)
-        assert not summary.failed, summary.failed[0].error
-        create_views(settings, selected, engine, False, lambda _: None)
-        columns, rows = engine.query(f"SELECT * FROM {view} ORDER BY {order}")
-        return [dict(zip(columns, r, strict=True)) for r in rows]
-    finally:
-        engine.close()
-
-
 def test_check_list_and_sampled_fields(mongo: MongoStandin, tmp_path: Path) -> None:
     path = settings_file(tmp_path, mongo)
     with open_source(load_settings(path).datasources[0]) as source:
@@ -140,7 +114,7 @@ def test_bson_values_through_the_typed_view(
     path = settings_file(tmp_path, mongo, tables="    partitions: {partition_fields: [site]}")
     assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
     with caplog.at_level(logging.WARNING):
-        rows = load_all(path)
+        rows = load_all(path, "m_table_activity")
     docs = {str(d["_id"]): d for d in documents()}
     assert [r["_id"] for r in rows] == sorted(docs)
     for r in rows:
@@ -187,7 +161,7 @@ def test_expired_cursor_is_retried_once(mongo: MongoStandin, tmp_path: Path) -> 
     path = settings_file(tmp_path, mongo, extra="  batch_size: 3")
     assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
     mongo.expire_next = 1
-    assert len(load_all(path)) == 20
+    assert len(load_all(path, "m_table_activity")) == 20
     assert mongo.commands.count("find") >= 2  # read twice
     mongo.expire_next = 2
     code, out = run("--settings", str(path), "extract-and-load", "--all")

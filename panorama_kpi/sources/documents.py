@@ -18,7 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from panorama_kpi.settings import Field
+from panorama_kpi.settings import Field, TableSettings
+from panorama_kpi.sources.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,30 @@ def coerce(kind: str, value: Any, epoch_millis: bool = False) -> tuple[Any, bool
         parsed = parse_timestamp(value, epoch_millis)
         return (value, False) if parsed is None else (parsed, True)
     return value, True
+
+
+class DocumentSource(Source):
+    """A source whose tables hold documents: fields are paths, and each declared
+    type (in the source's own vocabulary) is a value kind."""
+
+    @staticmethod
+    def kind_of(declared: str) -> str:
+        """Value kind (a key of VIEW_TYPES) of a declared type."""
+        return "text"
+
+    @classmethod
+    def view_type(cls, declared: str) -> str | None:
+        return VIEW_TYPES[cls.kind_of(declared)]
+
+    @staticmethod
+    def paths(table: TableSettings) -> dict[str, str]:
+        """Field name -> path into the document."""
+        return {f.name: f.path or f.name for f in table.fields}
+
+    @staticmethod
+    def fields_named(table: TableSettings, names: Sequence[str]) -> list[Field]:
+        by_name = {f.name: f for f in table.fields}
+        return [by_name[n] for n in names]
 
 
 class DocumentRows:

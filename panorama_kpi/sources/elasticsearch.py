@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, Source
+from panorama_kpi.sources.base import PartitionFilter
 from panorama_kpi.sources.documents import (
-    VIEW_TYPES,
     DocumentRows,
+    DocumentSource,
     ancestors_removed,
     coerce,
     field_name,
@@ -55,7 +55,7 @@ def kind_of(declared: str) -> str:
 PAGE_BYTES = 32 << 20
 
 
-class ElasticsearchSource(Source):
+class ElasticsearchSource(DocumentSource):
     """An Elasticsearch cluster; one table per index (or alias, or pattern)."""
 
     type_name = "elasticsearch"
@@ -72,15 +72,12 @@ class ElasticsearchSource(Source):
         "keep_alive": str,
     }
     table_keys: ClassVar[dict[str, type]] = {"index": str}
+    kind_of = staticmethod(kind_of)
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._http: ESHttp | None = None
         self._info: dict[str, Any] | None = None
-
-    @classmethod
-    def view_type(cls, declared: str) -> str | None:
-        return VIEW_TYPES[kind_of(declared)]
 
     @property
     def http(self) -> ESHttp:
@@ -146,7 +143,7 @@ class ElasticsearchSource(Source):
 
     # ------------------------------------------------------------ reading
     def _query(self, table: TableSettings, where: PartitionFilter | None, since: dt.datetime | None) -> Any:
-        paths = {f.name: f.path or f.name for f in table.fields}
+        paths = self.paths(table)
         filters: list[Any] = []
         for name, value in (where or {}).items():
             path = paths[name]
@@ -243,8 +240,7 @@ class ElasticsearchSource(Source):
             yield doc
 
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
-        by_name = {f.name: f for f in table.fields}
-        fields = [by_name[p] for p in table.partition_fields]
+        fields = self.fields_named(table, table.partition_fields)
         kinds = [kind_of(f.type) for f in fields]
         seen: set[tuple[Any, ...]] = set()
         for doc in self._documents(table, fields, self._query(table, None, since)):
@@ -258,8 +254,7 @@ class ElasticsearchSource(Source):
     def dump(
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
     ) -> Iterator[str]:
-        by_name = {f.name: f for f in table.fields}
-        fields = [by_name[c] for c in columns]
+        fields = self.fields_named(table, columns)
         rows = DocumentRows(fields, kind_of, epoch_millis=True)
         docs = self._documents(table, fields, self._query(table, where, None))
 

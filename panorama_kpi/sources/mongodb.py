@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, SnapshotExpired, Source
-from panorama_kpi.sources.documents import VIEW_TYPES, DocumentRows, ancestors_removed, field_name
+from panorama_kpi.sources.base import PartitionFilter, SnapshotExpired
+from panorama_kpi.sources.documents import DocumentRows, DocumentSource, ancestors_removed, field_name
 
 #: BSON type name (lower case) -> value kind (see documents.VIEW_TYPES).
 KINDS = {
@@ -219,22 +219,19 @@ def translated(datasource: str, where: str, table: str | None = None) -> Iterato
         raise SourceError(f"{subject}: {at}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
 
 
-class MongoDBSource(Source):
+class MongoDBSource(DocumentSource):
     """A MongoDB database; one table per collection."""
 
     type_name = "mongodb"
     settings_keys: ClassVar[dict[str, type]] = {**CONNECTION_KEYS, "batch_size": int}
     table_keys: ClassVar[dict[str, type]] = {"collection": str}
+    kind_of = staticmethod(kind_of)
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._client: Any = None
         self._db_name = ""
         self._where = ""
-
-    @classmethod
-    def view_type(cls, declared: str) -> str | None:
-        return VIEW_TYPES[kind_of(declared)]
 
     @property
     def db(self) -> Any:
@@ -275,12 +272,9 @@ class MongoDBSource(Source):
         with self.errors(table):
             return infer_fields(coll.aggregate([{"$sample": {"size": self.sample_size}}], batchSize=BATCH))
 
-    def _paths(self, table: TableSettings) -> dict[str, str]:
-        return {f.name: f.path or f.name for f in table.fields}
-
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         coll = self._collection(table.name)
-        paths = self._paths(table)
+        paths = self.paths(table)
         pipeline: list[dict[str, Any]] = []
         if since is not None and table.timestamp_field:
             pipeline.append({"$match": {paths[table.timestamp_field]: {"$gte": since}}})
@@ -295,9 +289,8 @@ class MongoDBSource(Source):
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
     ) -> Iterator[str]:
         coll = self._collection(table.name)
-        by_name = {f.name: f for f in table.fields}
-        fields = [by_name[c] for c in columns]
-        paths = self._paths(table)
+        fields = self.fields_named(table, columns)
+        paths = self.paths(table)
         query = {paths[k]: v for k, v in (where or {}).items()}
         wanted = ancestors_removed(f.path or f.name for f in fields)
         projection: dict[str, int] = {p: 1 for p in wanted}
