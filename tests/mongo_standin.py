@@ -86,6 +86,7 @@ class MongoStandin:
         dbs: dict[str, dict[str, list[dict[str, Any]]]],
         version: str = "7.0.12",
         reject_auth: bool = False,
+        tls: bool = False,
     ) -> None:
         self.dbs = dbs
         self.version = version
@@ -95,7 +96,8 @@ class MongoStandin:
         self.lock = threading.Lock()
         self.commands: list[str] = []
         self.expire_next = 0  # that many next getMore requests find their cursor gone
-        self.server = MockupDB(request_timeout=int(1e6))
+        # tls: mockupdb serves TLS with the self-signed certificate it ships
+        self.server = MockupDB(request_timeout=int(1e6), ssl=tls)
         self.server.autoresponds(Matcher(), self.handle)
 
     def __enter__(self) -> MongoStandin:

@@ -241,6 +241,38 @@ def test_mapping_conflict_names_the_field_and_indices(tmp_path: Path) -> None:
         with open_source(ds) as source, pytest.raises(SourceError) as err:
             source.describe("activity")
     assert "mapping conflict: field 'n' is 'long' in index 'a-1' and 'keyword' in 'a-2'" in str(err.value)
+    with ESStandin(cluster) as es:
+        ds = load_settings(settings_file(tmp_path, es.url)).datasources[0]
+        ds.tables[0].options["index"] = "b-*"
+        with open_source(ds) as source, pytest.raises(SourceError) as err:
+            source.describe("activity")
+    assert "index pattern 'b-*' matches no index at http://127.0.0.1:" in str(err.value)
+
+
+def test_date_partitions_select_the_same_instant(tmp_path: Path) -> None:
+    """A partition on a date field: stored in several formats, keyed by its UTC
+    timestamp, selected back with a term query on that instant."""
+    cluster = Cluster("7.17.18")
+    stored = ["2024-03-01T10:00:00+02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-03-02"]
+    cluster.indices["logs"] = Index(
+        MAPPING, [(f"d{i}", {"created": v, "count": i}) for i, v in enumerate(stored)]
+    )
+    with ESStandin(cluster) as es:
+        path = settings_file(
+            tmp_path,
+            es.url,
+            tables="    fields: [{name: _id, type: keyword}, {name: count, type: long}, {name: created, type: date}]\n"
+            "    partitions: {partition_fields: [created]}",
+        )
+        rows = load_all(path, "e_table_activity")
+    assert [(r["_id"], r["created"]) for r in rows] == [
+        ("d0", dt.datetime(2024, 3, 1, 8)),
+        ("d1", dt.datetime(2024, 3, 1, 8)),
+        ("d2", dt.datetime(2024, 3, 1, 8)),
+        ("d3", dt.datetime(2024, 3, 2)),
+    ]
+    keys = sorted(p.parent.name for p in (tmp_path / "lake/e/activity").glob("*/activity.csv"))
+    assert keys == ["created=2024-03-01%2008%3A00%3A00.000000", "created=2024-03-02%2000%3A00%3A00.000000"]
 
 
 def test_api_key_and_many_hosts(tmp_path: Path) -> None:

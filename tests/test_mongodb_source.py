@@ -16,6 +16,7 @@ from typing import Any
 import bson
 import pytest
 
+from panorama_kpi.errors import SourceError
 from panorama_kpi.settings import load_settings
 from panorama_kpi.sources import open_source
 from tests.lake_helpers import load_all, run
@@ -214,3 +215,22 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# mockupdb's accept loop ends when a client refuses its certificate (an exception in
+# its thread): each case gets its own stand-in.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # mockupdb wraps its socket the pre-3.12 way
+@pytest.mark.parametrize("trust", [False, True])
+def test_tls_options(tmp_path: Path, trust: bool) -> None:
+    with MongoStandin({"app": {"events": documents()[:2]}}, tls=True) as mongo:
+        extra = "  tls: true" + ("\n  tlsAllowInvalidCertificates: true" if trust else "")
+        ds = load_settings(settings_file(tmp_path, mongo, extra=extra)).datasources[0]
+        with open_source(ds) as source:
+            if trust:
+                assert source.list_tables() == ["events"]
+                return
+            with pytest.raises(SourceError) as err:
+                source.list_tables()
+    assert f"the TLS certificate of MongoDB at 127.0.0.1:{mongo.port} was not accepted" in str(err.value)
+    assert "set tlsCAFile to the CA that signed it (or tlsAllowInvalidCertificates: true)" in str(err.value)

@@ -123,6 +123,11 @@ class ElasticsearchSource(DocumentSource):
     def describe(self, table: str) -> list[Field]:
         index = self._index(table)
         body, _ = self.http.request("GET", f"/{_path(index)}/_mapping", subject=f"table {table!r}")
+        if not body:
+            raise SourceError(
+                f"datasource {self.name!r}, table {table!r}: index pattern {index!r} matches no index "
+                f"at {self.http.where} - run set-tables or fix 'index'"
+            )
         types: dict[str, tuple[str, str]] = {}
         for name in sorted(body):
             for props in index_properties(body[name].get("mappings") or {}):

@@ -200,7 +200,12 @@ def translated(datasource: str, where: str, table: str | None = None) -> Iterato
     subject = f"datasource {datasource!r}" + (f", table {table!r}" if table else "")
     try:
         yield
-    except errors.ServerSelectionTimeoutError:
+    except errors.ServerSelectionTimeoutError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "hostname" in str(exc).lower():
+            raise SourceError(
+                f"{subject}: the TLS certificate of {at} was not accepted - set tlsCAFile to the CA that "
+                "signed it (or tlsAllowInvalidCertificates: true)"
+            ) from None
         raise SourceError(
             f"{subject}: cannot reach {at} - check host/port (or uri) and that the server is running"
         ) from None
@@ -248,7 +253,8 @@ class MongoDBSource(DocumentSource):
         spec = next((t for t in self.settings.tables if t.name == table), None)
         name = (spec.options.get("collection") if spec else None) or table
         with self.errors(table):
-            found = self.db.list_collection_names(filter={"name": name})
+            # authorizedCollections: a user allowed to read some collections may list them
+            found = self.db.list_collection_names(filter={"name": name}, authorizedCollections=True)
         if not found:
             raise SourceError(
                 f"datasource {self.name!r}, table {table!r}: collection {name!r} not found in database "
@@ -264,7 +270,7 @@ class MongoDBSource(DocumentSource):
 
     def list_tables(self) -> list[str]:
         with self.errors():
-            names = self.db.list_collection_names()
+            names = self.db.list_collection_names(authorizedCollections=True)
         return sorted(n for n in names if not n.startswith("system."))
 
     def describe(self, table: str) -> list[Field]:
