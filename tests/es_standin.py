@@ -93,8 +93,10 @@ class Cluster:
         self.contexts: dict[str, tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]] = {}
         self.ids = itertools.count(1)
         self.expire_next = 0  # that many next page requests find their context gone
+        self.lose_hits = 0  # a faulty node: the first page of a search misses that many hits
         self.requests: list[tuple[str, str]] = []
         self.bodies: list[bytes] = []  # bodies of search requests, for tests of paging
+        self.search_params: list[dict[str, str]] = []
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------ helpers
@@ -251,6 +253,7 @@ class Handler(BaseHTTPRequestHandler):
         c.requests.append((method, url.path))
         if url.path.endswith("_search") and raw:
             c.bodies.append(raw)
+            c.search_params.append(params)
         headers: dict[str, str] = {}
         if (c.major, c.minor) >= (7, 14):
             # From 7.14 every answer carries X-Elastic-Product: Elasticsearch (clients check it)
@@ -259,6 +262,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self.check_media_types(raw)
             self.authenticate()
+            self.check_params(url.path, params)
             body = json.loads(raw) if raw else None
             with c.lock:
                 status, answer = self.route(method, url.path, params, body)
@@ -308,6 +312,26 @@ class Handler(BaseHTTPRequestHandler):
                         "media_type_header_exception",
                         "Invalid media-type value on headers [Accept, Content-Type]",
                     )
+
+    def check_params(self, path: str, params: dict[str, str]) -> None:
+        # Unknown query parameters are refused (400 illegal_argument_exception).
+        # https://www.elastic.co/guide/en/elasticsearch/reference/7.17/search-search.html#search-search-api-query-params
+        # https://www.elastic.co/guide/en/elasticsearch/reference/7.17/point-in-time-api.html
+        # https://www.elastic.co/guide/en/elasticsearch/reference/7.17/cat.html#common-parameters
+        known = {"pretty", "error_trace", "filter_path"}
+        if path.endswith("/_search"):
+            known |= {"scroll", "allow_partial_search_results", "track_total_hits", "size"}
+        elif path.endswith("/_pit"):
+            known |= {"keep_alive"}
+        elif path.startswith("/_cat/"):
+            known |= {"format", "h", "expand_wildcards", "s", "v"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise error(
+                400,
+                "illegal_argument_exception",
+                f"request [{path}] contains unrecognized parameter: [{unknown[0]}]",
+            )
 
     def authenticate(self) -> None:
         # Security: a missing or wrong Authorization header is a 401 security_exception
@@ -463,6 +487,8 @@ class Handler(BaseHTTPRequestHandler):
             hits = c.page(view, page_ctx, 0, size)
             for h, i in zip(hits, chosen, strict=True):
                 h["sort"] = [i]  # the _shard_doc value: shard and Lucene doc id packed in a long
+            if c.lose_hits and after is None:
+                hits, c.lose_hits = hits[c.lose_hits :], 0
             out: dict[str, Any] = {
                 "pit_id": pit,
                 "took": 1,
@@ -490,6 +516,8 @@ class Handler(BaseHTTPRequestHandler):
             c.contexts[scroll_id] = (snapshot, ctx)
             out["_scroll_id"] = scroll_id
         out["hits"]["hits"] = c.page(snapshot, ctx, 0, size)
+        if c.lose_hits:
+            out["hits"]["hits"], c.lose_hits = out["hits"]["hits"][c.lose_hits :], 0
         ctx["pos"] = size
         return out
 

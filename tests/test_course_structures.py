@@ -12,6 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from panorama_kpi.cli import main
+from panorama_kpi.settings import load_settings
+from panorama_kpi.sources import open_source
 from panorama_kpi.sources.course_structures import COLUMNS
 from tests.lake_helpers import load_all
 from tests.mongo_standin import MongoStandin
@@ -286,6 +288,8 @@ def test_active_versions_from_mysql(
         )
     path.write_text(text.replace("  mysql_database:", f"  mysql_port: {s['port']}\n  mysql_database:"))
     mongo.dbs["edxapp"]["modulestore.active_versions"] = []  # only MySQL knows the course now
+    with open_source(load_settings(path).datasources[0]) as source:
+        assert source.check().endswith("(course structures; 3 courses in the MySQL course index)")
     rows = load_all(path, "openedx_table_course_structures", "module_location")
     assert [tuple(r[c] for c in COLUMNS) for r in rows] == expected_rows()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,6 +178,18 @@ def test_snapshot_paging_protocol(es: ESStandin, tmp_path: Path) -> None:
     else:
         assert "/_search/scroll" in paths and "/logs/_pit" not in paths
     assert es.cluster.contexts == {}
+
+
+def test_documents_missing_from_the_snapshot_fail_the_table(es: ESStandin, tmp_path: Path) -> None:
+    settings = load_settings(settings_file(tmp_path, es.url))
+    table = settings.datasources[0].tables[0]
+    es.cluster.lose_hits = 1
+    with open_source(settings.datasources[0]) as source, pytest.raises(SourceError) as err:
+        table.fields = source.describe("activity")
+        "".join(source.dump(table, ["_id"]))
+    # a scroll reads on (23 of 24), a point in time ends at the short page
+    assert re.search(r"read (23|4) of 24 documents of the snapshot; run again", str(err.value))
+    assert all(p.get("allow_partial_search_results") == "false" for p in es.cluster.search_params)
 
 
 def test_expired_context_is_retried_once(es: ESStandin, tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ from panorama_kpi.sources.sql import SERVER_KEYS
 log = logging.getLogger(__name__)
 
 TABLE = "course_structures"
+#: Where Open edX (Nutmeg and later) keeps the active course versions in MySQL.
+COURSE_INDEX = "split_modulestore_django_splitmodulestorecourseindex"
 COLUMNS = (
     "module_location",
     "course_id",
@@ -177,7 +179,11 @@ class CourseStructuresSource(Source):
         with self.errors():
             info = self._db.command("buildInfo")
             n = self._db["modulestore.active_versions"].estimated_document_count()
-        source = "MySQL course index" if self.option("host") else f"{n} active versions"
+        if self.option("host"):
+            (courses,) = next(self._mysql(f"SELECT COUNT(*) FROM {COURSE_INDEX}"))
+            source = f"{courses} courses in the MySQL course index"
+        else:
+            source = f"{n} active versions"
         return f"MongoDB {info.get('version', '?')} at {self._where} (course structures; {source})"
 
     def list_tables(self) -> list[str]:
@@ -201,8 +207,8 @@ class CourseStructuresSource(Source):
                 else:
                     log.warning("course %s: active version without a published branch", course_id)
 
-    def _mysql_versions(self) -> Iterator[tuple[str, str, str, str, Any]]:
-        import bson
+    def _mysql(self, sql: str) -> Iterator[tuple[Any, ...]]:
+        """Rows of a query on the MySQL course index, streamed (no parameters needed)."""
         import pymysql
 
         try:
@@ -222,21 +228,25 @@ class CourseStructuresSource(Source):
             ) from None
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT published_version, course_id FROM split_modulestore_django_splitmodulestorecourseindex"
-                    " ORDER BY id"
-                )
-                for published, course_id in cur:
-                    if course_id.startswith("course") and published:
-                        org = course_id[10:].split("+")[0]
-                        parts = course_id.split("+")
-                        yield course_id, org, parts[1], parts[2], bson.ObjectId(published)
+                cur.execute(sql)
+                yield from cur
         except pymysql.Error as exc:
             raise SourceError(
                 f"datasource {self.name!r}: reading the MySQL course index failed: {exc.args[-1]}"
             ) from None
         finally:
             conn.close()
+
+    def _mysql_versions(self) -> Iterator[tuple[str, str, str, str, Any]]:
+        import bson
+
+        for published, course_id in self._mysql(
+            f"SELECT published_version, course_id FROM {COURSE_INDEX} ORDER BY id"
+        ):
+            if course_id.startswith("course") and published:
+                org = course_id[10:].split("+")[0]
+                parts = course_id.split("+")
+                yield course_id, org, parts[1], parts[2], bson.ObjectId(published)
 
     def _rows(self) -> Iterator[list[Any]]:
         structures = self.db["modulestore.structures"]

@@ -51,6 +51,9 @@ def kind_of(declared: str) -> str:
     return "json" if t in _JSON else "text"
 
 
+#: A shard that fails or times out is an error, not a page with documents missing (6.3+).
+STRICT = {"allow_partial_search_results": "false"}
+
 #: Bytes of one answer above which the next pages ask for fewer documents.
 PAGE_BYTES = 32 << 20
 
@@ -188,7 +191,7 @@ class ElasticsearchSource(DocumentSource):
             try:
                 while True:
                     body["pit"] = {"id": pit, "keep_alive": keep}
-                    answer, _ = self.http.request("POST", "/_search", body, subject=subject)
+                    answer, _ = self.http.request("POST", "/_search", body, params=STRICT, subject=subject)
                     pit = answer.get("pit_id", pit)
                     hits = answer["hits"]
                     if expected is None:
@@ -206,7 +209,7 @@ class ElasticsearchSource(DocumentSource):
         else:
             body["sort"] = ["_doc"]
             answer, _ = self.http.request(
-                "POST", f"/{_path(index)}/_search", body, params={"scroll": keep}, subject=subject
+                "POST", f"/{_path(index)}/_search", body, params={"scroll": keep, **STRICT}, subject=subject
             )
             scroll_id = answer.get("_scroll_id")
             expected = total_hits(answer["hits"])
