@@ -144,11 +144,10 @@ class MongoStandin:
             collections = self.dbs.get(db, {})
             if name == "listCollections":
                 # https://www.mongodb.com/docs/manual/reference/command/listCollections/
-                wanted = (doc.get("filter") or {}).get("name")
                 batch = [
                     {"name": n, "type": "collection", "options": {}, "info": {"readOnly": False}}
                     for n in collections
-                    if wanted is None or n == wanted
+                    if matches({"name": n}, doc.get("filter") or {})
                 ]
                 return request.ok(
                     cursor={"id": bson.Int64(0), "ns": f"{db}.$cmd.listCollections", "firstBatch": batch}

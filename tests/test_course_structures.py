@@ -15,7 +15,7 @@ from panorama_kpi.cli import main
 from panorama_kpi.settings import load_settings
 from panorama_kpi.sources import open_source
 from panorama_kpi.sources.course_structures import COLUMNS
-from tests.lake_helpers import load_all
+from tests.lake_helpers import load_all, run
 from tests.mongo_standin import MongoStandin
 
 PUBLISHED = bson.ObjectId("65e1f0a0aaaaaaaaaaaaaaaa")
@@ -257,7 +257,13 @@ def expected_rows() -> list[tuple[Any, ...]]:
 
 
 def test_blocks_flattened_like_panorama_elt(mongo: MongoStandin, tmp_path: Path) -> None:
-    rows = load_all(settings_file(tmp_path, mongo), "openedx_table_course_structures", "module_location")
+    path = settings_file(tmp_path, mongo)
+    with open_source(load_settings(path).datasources[0]) as source:
+        assert (
+            source.check()
+            == f"MongoDB 7.0.12 at 127.0.0.1:{mongo.port} (course structures; active versions in MongoDB)"
+        )
+    rows = load_all(path, "openedx_table_course_structures", "module_location")
     assert [tuple(r[c] for c in COLUMNS) for r in rows] == expected_rows()
 
 
@@ -292,6 +298,16 @@ def test_active_versions_from_mysql(
         assert source.check().endswith("(course structures; 3 courses in the MySQL course index)")
     rows = load_all(path, "openedx_table_course_structures", "module_location")
     assert [tuple(r[c] for c in COLUMNS) for r in rows] == expected_rows()
+
+
+def test_missing_modulestore_is_one_line(tmp_path: Path) -> None:
+    with MongoStandin({"edxapp": {"modulestore.active_versions": []}}) as mongo:
+        code, out = run("--settings", str(settings_file(tmp_path, mongo)), "test-connections")
+    assert code == 1
+    assert (
+        f"MongoDB at 127.0.0.1:{mongo.port} has no modulestore.definitions collection in database 'edxapp'"
+        in out
+    )
 
 
 def test_unreachable_mongodb_is_one_line(tmp_path: Path, mongo: MongoStandin) -> None:

@@ -234,3 +234,32 @@ def test_tls_options(tmp_path: Path, trust: bool) -> None:
                 source.list_tables()
     assert f"the TLS certificate of MongoDB at 127.0.0.1:{mongo.port} was not accepted" in str(err.value)
     assert "set tlsCAFile to the CA that signed it (or tlsAllowInvalidCertificates: true)" in str(err.value)
+
+
+def test_table_keys_belong_to_their_source_type(tmp_path: Path) -> None:
+    from panorama_kpi.errors import SettingsError
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """datasources:
+- {type: mongodb, name: m, uri: "mongodb://127.0.0.1", database: app,
+   tables: [{name: t, collection: c, fields: [{name: user_id, path: user.id, type: long}]}]}
+- {type: elasticsearch, name: e, tables: [{name: t, index: "logs-*"}]}
+"""
+    )
+    settings = load_settings(path)
+    table = settings.datasources[0].tables[0]
+    assert table.options == {"collection": "c"}
+    assert (table.fields[0].name, table.fields[0].path) == ("user_id", "user.id")
+    assert settings.datasources[1].tables[0].options == {"index": "logs-*"}
+    path.write_text(
+        "datasources:\n- {type: mongodb, name: m, database: app, tables: [{name: t, collections: c}]}\n"
+    )
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert (
+        str(err.value) == "datasources[m].tables[0]: unknown key 'collections' (did you mean 'collection'?)"
+    )
+    path.write_text("datasources:\n- {type: sqlite, name: s, database: x, tables: [{name: t, index: i}]}\n")
+    with pytest.raises(SettingsError, match="unknown key 'index'"):
+        load_settings(path)

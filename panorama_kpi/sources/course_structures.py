@@ -23,12 +23,14 @@ from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
 from panorama_kpi.sources.base import PartitionFilter, Source
-from panorama_kpi.sources.mongodb import CONNECTION_KEYS, connect, translated
+from panorama_kpi.sources.mongodb import CONNECTION_KEYS, connect, server_version, translated
 from panorama_kpi.sources.sql import SERVER_KEYS
 
 log = logging.getLogger(__name__)
 
 TABLE = "course_structures"
+#: The split modulestore's collections read here (active versions first).
+MODULESTORE = ("modulestore.active_versions", "modulestore.structures", "modulestore.definitions")
 #: Where Open edX (Nutmeg and later) keeps the active course versions in MySQL.
 COURSE_INDEX = "split_modulestore_django_splitmodulestorecourseindex"
 COLUMNS = (
@@ -177,14 +179,22 @@ class CourseStructuresSource(Source):
 
     def check(self) -> str:
         with self.errors():
-            info = self._db.command("buildInfo")
-            n = self._db["modulestore.active_versions"].estimated_document_count()
+            version = server_version(self._db)
+            found = self._db.list_collection_names(
+                filter={"name": {"$in": MODULESTORE}}, authorizedCollections=True
+            )
+        missing = sorted(set(MODULESTORE) - set(found) - ({MODULESTORE[0]} if self.option("host") else set()))
+        if missing:
+            raise SourceError(
+                f"datasource {self.name!r}: MongoDB at {self._where} has no {missing[0]} collection in database "
+                f"{self._db.name!r} - check mongodb_database"
+            )
         if self.option("host"):
             (courses,) = next(self._mysql(f"SELECT COUNT(*) FROM {COURSE_INDEX}"))
             source = f"{courses} courses in the MySQL course index"
         else:
-            source = f"{n} active versions"
-        return f"MongoDB {info.get('version', '?')} at {self._where} (course structures; {source})"
+            source = "active versions in MongoDB"
+        return f"MongoDB {version} at {self._where} (course structures; {source})"
 
     def list_tables(self) -> list[str]:
         return [TABLE]

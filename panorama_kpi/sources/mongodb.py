@@ -190,6 +190,16 @@ def connect(options: Mapping[str, Any], datasource: str) -> tuple[Any, str, str]
     return client, str(database), where
 
 
+def server_version(db: Any) -> str:
+    """The server's version (buildInfo), or "?" where the command is not allowed."""
+    from pymongo.errors import OperationFailure
+
+    try:
+        return str(db.command("buildInfo").get("version", "?"))
+    except OperationFailure:
+        return "?"
+
+
 @contextmanager
 def translated(datasource: str, where: str, table: str | None = None) -> Iterator[None]:
     """pymongo errors -> one SourceError line naming the thing and the fix."""
@@ -264,9 +274,9 @@ class MongoDBSource(DocumentSource):
 
     def check(self) -> str:
         with self.errors():
-            info = self.db.command("buildInfo")
-            count = len(self.db.list_collection_names())
-        return f"MongoDB {info.get('version', '?')} at {self._where}/{self._db_name} ({count} collections)"
+            version = server_version(self.db)
+            count = len(self.db.list_collection_names(authorizedCollections=True))
+        return f"MongoDB {version} at {self._where}/{self._db_name} ({count} collections)"
 
     def list_tables(self) -> list[str]:
         with self.errors():
