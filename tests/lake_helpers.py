@@ -12,7 +12,7 @@ from panorama_kpi.catalog import create_tables, create_views
 from panorama_kpi.cli import main
 from panorama_kpi.engines.duckdb import DuckDBEngine
 from panorama_kpi.lake.storage import LocalStorage
-from panorama_kpi.pipeline import extract_and_load
+from panorama_kpi.pipeline import RunOptions, extract_and_load
 from panorama_kpi.settings import load_settings
 
 
@@ -29,7 +29,9 @@ def load_all(path: Path, view: str, order: str = '"_id"') -> list[dict[str, Any]
     engine = DuckDBEngine(lake, "panorama")
     try:
         create_tables(settings, selected, engine, lambda _: None)
-        summary = extract_and_load(settings, selected, LocalStorage(lake), engine, force=True)
+        summary = extract_and_load(
+            settings, selected, LocalStorage(lake), engine, RunOptions(force=True, backoff=0)
+        )
         assert not summary.failed, summary.failed[0].error
         create_views(settings, selected, engine, False, lambda _: None)
         columns, rows = engine.query(f"SELECT * FROM {view} ORDER BY {order}")

@@ -87,8 +87,10 @@ class MongoStandin:
         version: str = "7.0.12",
         reject_auth: bool = False,
         tls: bool = False,
+        views: set[str] | None = None,
     ) -> None:
         self.dbs = dbs
+        self.views = views or set()  # names listed as views (type "view")
         self.version = version
         self.reject_auth = reject_auth
         self.cursors: dict[int, tuple[str, list[Any]]] = {}
@@ -145,7 +147,12 @@ class MongoStandin:
             if name == "listCollections":
                 # https://www.mongodb.com/docs/manual/reference/command/listCollections/
                 batch = [
-                    {"name": n, "type": "collection", "options": {}, "info": {"readOnly": False}}
+                    {
+                        "name": n,
+                        "type": "view" if n in self.views else "collection",
+                        "options": {},
+                        "info": {"readOnly": n in self.views},
+                    }
                     for n in collections
                     if matches({"name": n}, doc.get("filter") or {})
                 ]

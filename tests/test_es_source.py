@@ -117,7 +117,7 @@ def test_check_list_and_describe(es: ESStandin, tmp_path: Path) -> None:
     with open_source(settings.datasources[0]) as source:
         assert source.check().startswith(f"Elasticsearch {es.cluster.version} at {es.url}")
         assert ("point in time" in source.check()) == (es.cluster.version >= "7.12")
-        assert source.list_tables() == ["logs-2024"]  # .kibana_1 is a system index
+        assert source.list_tables() == {"logs-2024": "table"}  # .kibana_1 is a system index
         fields = source.describe("activity")
     assert [(f.name, f.type, f.path) for f in fields] == [
         ("_id", "keyword", None),
@@ -197,8 +197,8 @@ def test_expired_context_is_retried_once(es: ESStandin, tmp_path: Path) -> None:
     assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
     es.cluster.expire_next = 1
     assert len(load_all(path, "e_table_activity")) == 24
-    es.cluster.expire_next = 2
-    code, out = run("--settings", str(path), "extract-and-load", "--all")
+    es.cluster.expire_next = 2  # the retry expires too
+    code, out = run("--settings", str(path), "extract-and-load", "--all", "--tries", "2")
     assert code == 1
     assert "expired mid-read" in out and "raise 'keep_alive'" in out
 
@@ -300,7 +300,7 @@ def test_api_key_and_many_hosts(tmp_path: Path) -> None:
         path.write_text(text)
         ds = load_settings(path).datasources[0]
         with open_source(ds) as source:
-            assert source.list_tables() == ["logs"]
+            assert source.list_tables() == {"logs": "table"}
 
 
 @pytest.mark.parametrize(
@@ -365,7 +365,7 @@ def test_tls_options(tmp_path: Path) -> None:
         def tables(extra: str) -> list[str]:
             (tmp_path / "s.yaml").write_text(base.replace("  page_size: 5\n", f"  page_size: 5\n{extra}"))
             with open_source(load_settings(tmp_path / "s.yaml").datasources[0]) as source:
-                return source.list_tables()
+                return list(source.list_tables())
 
         assert tables(f"  ca_certs: {cert}\n") == ["logs"]
         assert tables("  verify_certs: false\n") == ["logs"]

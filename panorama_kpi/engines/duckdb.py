@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from panorama_kpi.lake.layout import META_PREFIX
 from panorama_kpi.views import RawTable, quote_ident, quote_literal
 
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
+log = logging.getLogger(__name__)
 
 # OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
 # (nullstr is a line break, which a parsed field can never contain). Escaping can
@@ -33,6 +35,17 @@ _CSV_OPTIONS = (
     "delim=',', quote='\"', escape='\\', header=true, strict_mode=false, auto_detect=false, "
     "nullstr=chr(10), parallel=false, max_line_size=1073741824"
 )
+
+
+def _is_lock_conflict(msg: str) -> bool:
+    """Another process holds the file (DuckDB: 'Could not set lock on file ... Conflicting lock')."""
+    low = msg.lower()
+    return "could not set lock" in low or "conflicting lock" in low
+
+
+def glob_escape(text: str) -> str:
+    """A name matched literally in a DuckDB file pattern (`inj*` must not read `injx`)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def to_duckdb(sql: str) -> str:
@@ -76,8 +89,10 @@ class DuckDBEngine(Engine):
                 break
             except duckdb.Error as exc:
                 msg = str(exc).splitlines()[0]
-                if "lock" not in msg.lower():
-                    raise EngineError(f"cannot open DuckDB catalog {self.catalog_path}: {msg}") from None
+                if not _is_lock_conflict(msg):
+                    raise self._damaged(msg) or EngineError(
+                        f"cannot open DuckDB catalog {self.catalog_path}: {msg}"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise EngineError(
                         f"DuckDB catalog {self.catalog_path} stayed locked by another process for "
@@ -87,6 +102,16 @@ class DuckDBEngine(Engine):
         if not read_only:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
         return self._session(con)
+
+    def _damaged(self, msg: str) -> EngineError | None:
+        """A damaged catalog file, said so (it is rebuilt from the lake alone), or None."""
+        low = msg.lower()
+        if "corrupt" in low or "not a valid duckdb database" in low or "checksum" in low:
+            return EngineError(
+                f"the DuckDB catalog {self.catalog_path} is damaged ({msg}); delete it and rebuild it from "
+                "the lake: create-datalake-tables --all && create-datalake-views --all"
+            )
+        return None
 
     def _session(self, con: Any) -> Any:
         """Session settings every connection (and cursor: they do not inherit them) needs."""
@@ -105,10 +130,12 @@ class DuckDBEngine(Engine):
         con = self._open()
         try:
             for sql in statements:
+                log.debug("SQL sent to DuckDB: %s", sql)
                 try:
                     con.execute(sql)
                 except duckdb.Error as exc:
-                    raise EngineError(f"DuckDB: {str(exc).splitlines()[0]}") from None
+                    msg = str(exc).splitlines()[0]
+                    raise self._damaged(msg) or EngineError(f"DuckDB: {msg}") from None
         finally:
             con.close()
 
@@ -119,8 +146,11 @@ class DuckDBEngine(Engine):
         return f"DuckDB {duckdb.__version__} catalog {self.catalog_path}"
 
     def _glob(self, table: RawTable) -> str:
-        depth = "".join("*/" for _ in table.partition_columns)
-        return f"{table.prefix}{depth}{table.file_name}"
+        # Naming each partition column keeps objects of another layout (left by an
+        # interrupted reload, or another site's) out of the table.
+        depth = "".join(f"{glob_escape(c)}=*/" for c in table.partition_columns)
+        name = table.file_pattern if table.file_glob else glob_escape(table.file_name)
+        return f"{glob_escape(table.prefix)}{depth}{name}"
 
     def raw_table_ddl(self, table: RawTable) -> list[str]:
         name = f"{quote_ident(self.database)}.{quote_ident(table.name)}"
@@ -177,6 +207,7 @@ class DuckDBEngine(Engine):
         import duckdb
 
         statement = to_duckdb(sql)
+        log.debug("SQL sent to DuckDB: %s", statement)
         # Read-only first, so queries run beside a loading process; a statement
         # that writes (CREATE VIEW ...) is retried on a writable connection.
         for read_only in (True, False):
@@ -186,7 +217,8 @@ class DuckDBEngine(Engine):
                 break
             except duckdb.Error as exc:
                 if not (read_only and "read-only" in str(exc).lower()):
-                    raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+                    msg = str(exc).splitlines()[0]
+                    raise self._damaged(msg) or EngineError(f"query failed: {msg}") from None
         columns = [d[0] for d in (cur.description or [])]
 
         def rows() -> Iterator[tuple[Any, ...]]:

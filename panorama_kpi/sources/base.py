@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
@@ -19,10 +19,15 @@ from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
 PartitionFilter = Mapping[str, Any]
 """Field name -> value a dump is restricted to (None means IS NULL)."""
 
+TableKind = Literal["table", "view", "materialized view"]
+"""What a listed name is in the source: views are reported apart by set-tables."""
+
 
 class SnapshotExpired(SourceError):
     """A server-side read context (scroll, point in time, cursor) expired mid-dump.
-    The dump can be started again from scratch: the pipeline retries it once."""
+    Nothing is lost by starting the table again: the run retries it."""
+
+    transient = True
 
 
 class Source(ABC):
@@ -48,16 +53,22 @@ class Source(ABC):
         self.name = settings.name
 
     def option(self, key: str, default: Any = None) -> Any:
-        value = self.settings.options.get(key)
+        value = self.settings.option(key)
         return default if value is None or value == "" else value
+
+    def options(self) -> dict[str, Any]:
+        """Every option set, ${VAR} references resolved (for drivers that take a mapping)."""
+        return {key: self.settings.option(key) for key in self.settings.options}
 
     @abstractmethod
     def check(self) -> str:
         """Connect and return a short description ("MariaDB 10.11 at host:port/db")."""
 
     @abstractmethod
-    def list_tables(self) -> list[str]:
-        """Names of the tables (collections, sheets...) this source can dump."""
+    def list_tables(self) -> dict[str, TableKind]:
+        """Name -> kind of everything this source can dump (tables, views, collections,
+        sheets...), in a stable order. set-tables adds views only when asked to: a
+        view re-runs its query on every dump and repeats rows of its base tables."""
 
     @abstractmethod
     def describe(self, table: str) -> list[Field]:
@@ -67,6 +78,17 @@ class Source(ABC):
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         """Distinct values of table.partition_fields, only among rows with
         table.timestamp_field >= since when `since` is given (naive UTC)."""
+
+    def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
+        """Rows per combination of table.partition_fields (one grouped query), or None when
+        this source cannot count cheaply. Incremental runs compare these with the lake's
+        counts to catch deleted rows and rows that moved to another partition."""
+        return None
+
+    def clock(self) -> dt.datetime:
+        """The source's current time (naive UTC): incremental windows are computed on it,
+        so a tool machine whose clock runs ahead loses no change."""
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     @abstractmethod
     def dump(

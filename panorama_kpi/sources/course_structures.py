@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, Source
+from panorama_kpi.sources.base import PartitionFilter, Source, TableKind
 from panorama_kpi.sources.mongodb import CONNECTION_KEYS, connect, server_version, translated
 from panorama_kpi.sources.sql import SERVER_KEYS
 
@@ -160,9 +160,7 @@ class CourseStructuresSource(Source):
     @property
     def db(self) -> Any:
         if self._db is None:
-            opts = {
-                k[len("mongodb_") :]: v for k, v in self.settings.options.items() if k.startswith("mongodb_")
-            }
+            opts = {k[len("mongodb_") :]: v for k, v in self.options().items() if k.startswith("mongodb_")}
             host = str(opts.get("host") or "")
             if host.startswith(("mongodb://", "mongodb+srv://")):
                 opts["uri"] = opts.pop("host")
@@ -196,8 +194,8 @@ class CourseStructuresSource(Source):
             source = "active versions in MongoDB"
         return f"MongoDB {version} at {self._where} (course structures; {source})"
 
-    def list_tables(self) -> list[str]:
-        return [TABLE]
+    def list_tables(self) -> dict[str, TableKind]:
+        return {TABLE: "table"}
 
     def describe(self, table: str) -> list[Field]:
         return [Field(c, "varchar") for c in COLUMNS]

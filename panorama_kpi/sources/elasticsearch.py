@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter
+from panorama_kpi.sources.base import PartitionFilter, TableKind
 from panorama_kpi.sources.documents import (
     DocumentRows,
     DocumentSource,
@@ -85,7 +85,7 @@ class ElasticsearchSource(DocumentSource):
     @property
     def http(self) -> ESHttp:
         if self._http is None:
-            self._http = ESHttp(self.settings.options, self.name)
+            self._http = ESHttp(self.options(), self.name)
         return self._http
 
     @property
@@ -119,9 +119,11 @@ class ElasticsearchSource(DocumentSource):
         paging = "point in time" if self.uses_pit else "scroll"
         return f"Elasticsearch {info['number']} at {self.http.where} (cluster {info['cluster']}; {paging})"
 
-    def list_tables(self) -> list[str]:
+    def list_tables(self) -> dict[str, TableKind]:
+        """Indices, without the dot-prefixed system and hidden ones."""
         rows, _ = self.http.request("GET", "/_cat/indices", params={"format": "json", "h": "index"})
-        return sorted({r["index"] for r in rows if not str(r.get("index", ".")).startswith(".")})
+        names = sorted({r["index"] for r in rows if not str(r.get("index", ".")).startswith(".")})
+        return dict.fromkeys(names, "table")
 
     def describe(self, table: str) -> list[Field]:
         index = self._index(table)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, SnapshotExpired
+from panorama_kpi.sources.base import PartitionFilter, SnapshotExpired, TableKind
 from panorama_kpi.sources.documents import DocumentRows, DocumentSource, ancestors_removed, field_name
 
 #: BSON type name (lower case) -> value kind (see documents.VIEW_TYPES).
@@ -251,7 +251,7 @@ class MongoDBSource(DocumentSource):
     @property
     def db(self) -> Any:
         if self._client is None:
-            self._client, self._db_name, self._where = connect(self.settings.options, self.name)
+            self._client, self._db_name, self._where = connect(self.options(), self.name)
         return self._client[self._db_name]
 
     def errors(self, table: str | None = None) -> Any:
@@ -278,10 +278,18 @@ class MongoDBSource(DocumentSource):
             count = len(self.db.list_collection_names(authorizedCollections=True))
         return f"MongoDB {version} at {self._where}/{self._db_name} ({count} collections)"
 
-    def list_tables(self) -> list[str]:
+    def list_tables(self) -> dict[str, TableKind]:
+        """Collections and views, without the system ones (`system.*`)."""
         with self.errors():
-            names = self.db.list_collection_names(authorizedCollections=True)
-        return sorted(n for n in names if not n.startswith("system."))
+            found = {
+                c["name"]: c.get("type")
+                for c in self.db.list_collections(authorizedCollections=True, nameOnly=True)
+            }
+        kinds: dict[str, TableKind] = {}
+        for name in sorted(found):
+            if not name.startswith("system."):
+                kinds[name] = "view" if found[name] == "view" else "table"
+        return kinds
 
     def describe(self, table: str) -> list[Field]:
         coll = self._collection(table)

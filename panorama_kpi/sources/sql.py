@@ -43,7 +43,19 @@ def fetch_rows(cur: Any) -> list[tuple[Any, ...]]:
 
 
 #: Connection keys every database-server source type accepts.
-SERVER_KEYS: dict[str, type] = {"host": str, "port": int, "username": str, "password": str, "database": str}
+SERVER_KEYS: dict[str, type] = {
+    "host": str,
+    "port": int,
+    "username": str,
+    "password": str,
+    "database": str,
+    # seconds the server waits on a reader that stopped reading before it drops the query
+    # (and the locks and snapshot the query holds)
+    "read_timeout": int,
+}
+
+#: Default of `read_timeout`.
+READ_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class SQLSource(Source):
     placeholder: ClassVar[str] = "%s"
     #: Human name of the server kind, for messages.
     server_name: ClassVar[str] = "SQL"
+    #: A query answering the server's current UTC time (naive), to microseconds.
+    clock_sql: ClassVar[str] = ""
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -92,6 +106,10 @@ class SQLSource(Source):
     def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
         """One-line SourceError for a driver error; None for anything else."""
 
+    def _is_transient(self, exc: Exception) -> bool:
+        """Whether a driver error is worth retrying as it is (dialects list their codes)."""
+        return False
+
     @abstractmethod
     def table_ref(self, table: str) -> str:
         """The table as it is written in a FROM clause."""
@@ -99,6 +117,20 @@ class SQLSource(Source):
     def _bind(self, value: Any, column: Column) -> Any:
         """Parameter for a value compared with `column` (dialects adjust time zones)."""
         return value
+
+    # Partition values must be told apart byte for byte: a collation that folds case,
+    # accents or trailing spaces would merge distinct values into one partition.
+    def _exact(self, column: Column) -> str:
+        """Expression grouping `column`'s values exactly (DISTINCT, GROUP BY)."""
+        return self.quote(column.name)
+
+    def _from_exact(self, column: Column, value: Any) -> Any:
+        """The value `_exact` returned, as the partition's value."""
+        return value
+
+    def _equals(self, column: Column, value: Any) -> tuple[str, list[Any]]:
+        """Condition matching exactly `value` (not NULL), index-friendly, with its parameters."""
+        return f"{self.quote(column.name)} = {self.placeholder}", [self._bind(value, column)]
 
     # ------------------------------------------------------------ shared parts
     #: Port the driver uses when none is configured (for messages).
@@ -148,6 +180,7 @@ class SQLSource(Source):
             err = self._translate(exc, table)
             if err is None:
                 raise
+            err.transient = self._is_transient(exc)
             raise err from None
 
     def fail(self, table: str | None, text: str) -> SourceError:
@@ -191,15 +224,16 @@ class SQLSource(Source):
             if value is None:
                 parts.append(f"{self.quote(col.name)} IS NULL")
             else:
-                parts.append(f"{self.quote(col.name)} = {self.placeholder}")
-                params.append(self._bind(value, col))
+                sql, values = self._equals(col, value)
+                parts.append(sql)
+                params += values
         return " WHERE " + " AND ".join(parts), params
 
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         fields = self.pick(table.name, table.partition_fields, "partition field")
         if not fields:
             return iter([()])
-        names = ", ".join(self.quote(f.name) for f in fields)
+        names = ", ".join(self._exact(f) for f in fields)
         sql = f"SELECT DISTINCT {names} FROM {self.table_ref(table.name)}"
         params: list[Any] = []
         if since is not None and table.timestamp_field:
@@ -209,7 +243,29 @@ class SQLSource(Source):
         sql += " ORDER BY " + ", ".join(str(i + 1) for i in range(len(fields)))
         with self.errors(table.name):
             rows = self._rows(sql, params)
-        return iter([tuple(r) for r in rows])
+        return iter([self._exact_row(fields, r) for r in rows])
+
+    def _exact_row(self, fields: list[Column], row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(self._from_exact(c, v) for c, v in zip(fields, row, strict=False))
+
+    def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
+        fields = self.pick(table.name, table.partition_fields, "partition field")
+        if not fields:
+            return None
+        names = ", ".join(self._exact(f) for f in fields)
+        sql = f"SELECT {names}, COUNT(*) FROM {self.table_ref(table.name)} GROUP BY {names}"
+        with self.errors(table.name):
+            rows = self._rows(sql, [])
+        return iter([(self._exact_row(fields, r[:-1]), int(r[-1])) for r in rows])
+
+    def clock(self) -> dt.datetime:
+        if not self.clock_sql:
+            return super().clock()
+        with self.errors():
+            (value,) = self._rows(self.clock_sql, [])[0]
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=None)
 
     def dump(
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
