@@ -251,7 +251,10 @@ class MongoStandin:
                         value = _get(d, expr[1:])
                         if value is not _MISSING:  # a missing path leaves the key out
                             key[k] = value
-                    groups.setdefault(bson.encode(key), {"_id": key})
+                    entry = groups.setdefault(bson.encode(key), {"_id": key})
+                    for out, acc in arg.items():  # accumulators: {"$sum": 1} counts
+                        if out != "_id":
+                            entry[out] = entry.get(out, 0) + acc["$sum"]
                 docs = list(groups.values())
             else:
                 raise ValueError(f"stage {op} not supported by the stand-in")

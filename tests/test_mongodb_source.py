@@ -264,3 +264,24 @@ def test_table_keys_belong_to_their_source_type(tmp_path: Path) -> None:
     path.write_text("datasources:\n- {type: sqlite, name: s, database: x, tables: [{name: t, index: i}]}\n")
     with pytest.raises(SettingsError, match="unknown key 'index'"):
         load_settings(path)
+
+
+def test_incremental_run_reloads_a_partition_whose_count_changed(mongo: MongoStandin, tmp_path: Path) -> None:
+    """No document is recent, but one was deleted: the grouped counts show it."""
+    path = settings_file(
+        tmp_path,
+        mongo,
+        tables="    partitions: {partition_fields: [site], interval: 1 hour, timestamp_field: at}",
+    )
+    assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
+    assert run("--settings", str(path), "extract-and-load", "--all")[0] == 0
+    a = tmp_path / "lake/m/activity/site=a/activity.csv"
+    b = tmp_path / "lake/m/activity/site=b%2F%C3%A9%27s%25/activity.csv"
+    assert a.read_text(encoding="utf-8").count("\n") == 1 + 7
+    before_b = b.stat().st_mtime_ns
+    events = mongo.dbs["app"]["events"]
+    events.remove(next(d for d in events if d["site"] == "a"))
+    code, out = run("--settings", str(path), "extract-and-load", "--all")
+    assert code == 0, out
+    assert a.read_text(encoding="utf-8").count("\n") == 1 + 6
+    assert b.stat().st_mtime_ns == before_b  # unchanged partitions are not rewritten

@@ -296,18 +296,34 @@ class MongoDBSource(DocumentSource):
         with self.errors(table):
             return infer_fields(coll.aggregate([{"$sample": {"size": self.sample_size}}], batchSize=BATCH))
 
-    def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
+    def _groups(self, table: TableSettings, since: dt.datetime | None) -> list[tuple[tuple[Any, ...], int]]:
+        """(partition values, documents) per combination, grouped on the server: `$group`
+        keeps BSON types, so a value read back selects exactly its documents."""
         coll = self._collection(table.name)
         paths = self.paths(table)
         pipeline: list[dict[str, Any]] = []
         if since is not None and table.timestamp_field:
             pipeline.append({"$match": {paths[table.timestamp_field]: {"$gte": since}}})
         group = {f"p{i}": "$" + paths[f] for i, f in enumerate(table.partition_fields)}
-        pipeline.append({"$group": {"_id": group}})
+        pipeline.append({"$group": {"_id": group, "n": {"$sum": 1}}})
         with self.errors(table.name):
-            keys = [doc["_id"] for doc in coll.aggregate(pipeline, allowDiskUse=True, batchSize=BATCH)]
-        values = [tuple(key.get(f"p{i}") for i in range(len(group))) for key in keys]
-        return iter(sorted(values, key=lambda t: tuple((v is None, str(v)) for v in t)))
+            found = list(coll.aggregate(pipeline, allowDiskUse=True, batchSize=BATCH))
+        out = [(tuple(d["_id"].get(f"p{i}") for i in range(len(group))), int(d["n"])) for d in found]
+        return sorted(out, key=lambda item: tuple((v is None, str(v)) for v in item[0]))
+
+    def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
+        return iter([values for values, _n in self._groups(table, since)])
+
+    def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
+        return iter(self._groups(table, None))
+
+    def clock(self) -> dt.datetime:
+        """The server's time (`hello` reports it), so windows follow the server's clock."""
+        with self.errors():
+            now = self.db.command("hello").get("localTime")
+        if not isinstance(now, dt.datetime):
+            return super().clock()
+        return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
 
     def dump(
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
