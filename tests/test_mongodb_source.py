@@ -146,13 +146,19 @@ def test_bson_values_through_the_typed_view(
     assert nulls.read_text(encoding="utf-8").count("\n") == 1 + 6  # header + documents without a site
 
 
-def test_incremental_window_matches_dates_on_the_server(mongo: MongoStandin, tmp_path: Path) -> None:
+def windowed(tmp_path: Path, mongo: MongoStandin) -> Path:
+    """Settings of an incremental table partitioned by site, fields written."""
     path = settings_file(
         tmp_path,
         mongo,
         tables="    partitions: {partition_fields: [site], interval: 1 hour, timestamp_field: at}",
     )
     assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
+    return path
+
+
+def test_incremental_window_matches_dates_on_the_server(mongo: MongoStandin, tmp_path: Path) -> None:
+    path = windowed(tmp_path, mongo)
     ds = load_settings(path).datasources[0]
     with open_source(ds) as source:
         values = list(source.partition_values(ds.tables[0], T0 + dt.timedelta(hours=18)))
@@ -268,12 +274,7 @@ def test_table_keys_belong_to_their_source_type(tmp_path: Path) -> None:
 
 def test_incremental_run_reloads_a_partition_whose_count_changed(mongo: MongoStandin, tmp_path: Path) -> None:
     """No document is recent, but one was deleted: the grouped counts show it."""
-    path = settings_file(
-        tmp_path,
-        mongo,
-        tables="    partitions: {partition_fields: [site], interval: 1 hour, timestamp_field: at}",
-    )
-    assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
+    path = windowed(tmp_path, mongo)
     assert run("--settings", str(path), "extract-and-load", "--all")[0] == 0
     a = tmp_path / "lake/m/activity/site=a/activity.csv"
     b = tmp_path / "lake/m/activity/site=b%2F%C3%A9%27s%25/activity.csv"
