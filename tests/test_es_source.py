@@ -394,3 +394,32 @@ def test_large_documents_load_in_smaller_pages(tmp_path: Path) -> None:
     assert text.count("\n") == 12 and big in text
     sizes = [json.loads(b)["size"] for b in cluster.bodies if "size" in json.loads(b)]
     assert sizes[:3] == [5, 2, 2]
+
+
+def test_consistent_read_shares_one_point_in_time(es: ESStandin, tmp_path: Path) -> None:
+    """Inside consistent_read, the partition list and every partition, on this
+    connection and another one, read one snapshot: a document indexed meanwhile
+    is not seen, and a single point in time is opened and released."""
+    settings = load_settings(
+        settings_file(tmp_path, es.url, tables="    partitions: {partition_fields: [site]}")
+    )
+    ds = settings.datasources[0]
+    table = ds.tables[0]
+    with open_source(ds) as source, open_source(ds) as other:
+        table.fields = source.describe("activity")
+        columns = [f.name for f in table.fields if f.name != "site"]
+        with source.consistent_read([other], "activity"):
+            values = list(source.partition_values(table, None))
+            es.cluster.indices["logs-2024"].docs.append(("late", {"site": "a", "text": "late"}))
+            rows = sum(
+                "".join(src.dump(table, columns, {"site": v})).count("\n")
+                for (v,), src in zip(values, [source, other, source], strict=True)
+            )
+        after = "".join(source.dump(table, columns, {"site": "a"})).count("\n")
+    opened = [r for r in es.cluster.requests if r[1].endswith("/_pit")]
+    if es.cluster.version >= "7.12":
+        assert rows == 24 and after == 9  # 8 + the late one, in a new snapshot
+        assert opened.count(("POST", "/logs/_pit")) == 2 and opened.count(("DELETE", "/_pit")) == 2
+    else:  # scroll: each partition is its own snapshot
+        assert rows == 25 and opened == []
+    assert es.cluster.contexts == {}

@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, TableKind
+from panorama_kpi.sources.base import PartitionFilter, Source, TableKind
 from panorama_kpi.sources.documents import (
     DocumentRows,
     DocumentSource,
@@ -81,6 +82,8 @@ class ElasticsearchSource(DocumentSource):
         super().__init__(settings)
         self._http: ESHttp | None = None
         self._info: dict[str, Any] | None = None
+        #: (index, [point-in-time id]) shared by the connections of one consistent read.
+        self._shared: tuple[str, list[str]] | None = None
 
     @property
     def http(self) -> ESHttp:
@@ -185,16 +188,16 @@ class ElasticsearchSource(DocumentSource):
             body["track_total_hits"] = True
         read, expected = 0, None
         if self.uses_pit:
-            opened, _ = self.http.request(
-                "POST", f"/{_path(index)}/_pit", params={"keep_alive": keep}, subject=subject
-            )
-            pit = opened["id"]
+            shared = self._shared[1] if self._shared and self._shared[0] == index else None
+            pit = shared[0] if shared else self._open_pit(index, subject)
             body["sort"] = [{"_shard_doc": "asc"}]
             try:
                 while True:
                     body["pit"] = {"id": pit, "keep_alive": keep}
                     answer, _ = self.http.request("POST", "/_search", body, params=STRICT, subject=subject)
                     pit = answer.get("pit_id", pit)
+                    if shared:
+                        shared[0] = pit
                     hits = answer["hits"]
                     if expected is None:
                         expected = total_hits(hits)
@@ -207,7 +210,8 @@ class ElasticsearchSource(DocumentSource):
                     body["search_after"] = page[-1]["sort"]
                     body["size"] = _next_size(body["size"], answer)
             finally:
-                self._quietly("DELETE", "/_pit", {"id": pit})
+                if not shared:
+                    self._quietly("DELETE", "/_pit", {"id": pit})
         else:
             body["sort"] = ["_doc"]
             answer, _ = self.http.request(
@@ -232,6 +236,33 @@ class ElasticsearchSource(DocumentSource):
                 f"datasource {self.name!r}, table {table.name!r}: read {read} of {total} documents of the "
                 "snapshot; run again"
             )
+
+    def _open_pit(self, index: str, subject: str = "") -> str:
+        keep = str(self.option("keep_alive", "5m"))
+        opened, _ = self.http.request(
+            "POST", f"/{_path(index)}/_pit", params={"keep_alive": keep}, subject=subject
+        )
+        return str(opened["id"])
+
+    @contextmanager
+    def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
+        """From 7.12, one point in time for the whole table: the partition list and
+        every partition, on this connection and on `others`, read the same snapshot.
+        Before 7.12 each scroll is its own snapshot."""
+        if table is None or not self.uses_pit:
+            yield
+            return
+        index = self._index(table)
+        holder = [self._open_pit(index, f"table {table!r}")]
+        members = [self, *(o for o in others if isinstance(o, ElasticsearchSource))]
+        for member in members:
+            member._shared = (index, holder)
+        try:
+            yield
+        finally:
+            for member in members:
+                member._shared = None
+            self._quietly("DELETE", "/_pit", {"id": holder[0]})
 
     def _quietly(self, method: str, path: str, body: Any) -> None:
         try:
