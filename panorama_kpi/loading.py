@@ -35,6 +35,7 @@ from panorama_kpi.lake.layout import (
     partition_prefix,
     partition_text,
 )
+from panorama_kpi.lake.long_values import delete_object, folder_of, real_pairs, write_values
 from panorama_kpi.lake.storage import Storage
 from panorama_kpi.runs.events import Listener, Note, PartitionDone, TableStarted
 from panorama_kpi.runs.manifest import Counts, load_counts, manifest_key, save_counts
@@ -243,6 +244,7 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
     def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
         job.checkpoint()
         key = object_key(lake.base_prefix, raw.table, partition)
+        write_values(storage, folder_of(key), partition)
         body = _Counter(src.dump(table, columns, where), job.cancel)
         size = storage.write(key, _prepend(header, body))
         return key, size, body.rows
@@ -361,8 +363,9 @@ def _prune(
         pairs = [decode_segment(s) for s in segments[:-1]]
         if [name for name, _ in pairs] != layout.partition_fields:
             continue
-        storage.delete(key)
-        stale.append([*layout.base, *pairs])
+        full = real_pairs(storage, folder_of(key), [*layout.base, *pairs])
+        delete_object(storage, key)
+        stale.append(full)
     if stale and engine is not None:
         engine.remove_partitions(raw, stale)
     return len(stale)
@@ -379,7 +382,7 @@ def _remove(
 ) -> int:
     partitions: list[Partition] = [base + list(zip(table.partition_fields, t, strict=True)) for t in vanished]
     for partition in partitions:
-        storage.delete(object_key(base_prefix, raw.table, partition))
+        delete_object(storage, object_key(base_prefix, raw.table, partition))
     if partitions:
         engine.remove_partitions(raw, partitions)
     return len(partitions)

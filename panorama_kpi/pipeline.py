@@ -187,7 +187,8 @@ def _load_with_retries(
                 cancel=cancel,
                 checkpoint=lock.check,
             )
-            result = load_table(table, job)
+            with sources[0].consistent_read(sources[1:], table.name):
+                result = load_table(table, job)
             run.record(result, now)
             return result
         except Cancelled as exc:

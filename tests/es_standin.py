@@ -69,7 +69,7 @@ def _lookup(doc: Any, parts: list[str]) -> list[Any]:
 
 
 def _instant(value: Any) -> dt.datetime | None:
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=value)
@@ -163,9 +163,9 @@ class Cluster:
             return wanted in values
         if kind == "range":
             (path, bounds), *_ = spec.items()
-            low = _instant(bounds["gte"])
+            low, high = _instant(bounds.get("gte")), _instant(bounds.get("lt"))
             return any(
-                (i := _instant(v)) is not None and low is not None and i >= low
+                (i := _instant(v)) is not None and (low is None or i >= low) and (high is None or i < high)
                 for v in _lookup(source, path.split("."))
             )
         raise error(400, "parsing_exception", f"unknown query [{kind}]")

@@ -41,6 +41,9 @@ def matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
                 if op == "$gte":
                     if value is _MISSING or value is None or type(value) is not type(arg) or value < arg:
                         return False
+                elif op == "$lt":
+                    if value is _MISSING or value is None or type(value) is not type(arg) or not value < arg:
+                        return False
                 elif op == "$in":
                     if value not in arg and not (isinstance(value, list) and set(value) & set(arg)):
                         return False

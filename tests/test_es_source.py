@@ -423,3 +423,28 @@ def test_consistent_read_shares_one_point_in_time(es: ESStandin, tmp_path: Path)
     else:  # scroll: each partition is its own snapshot
         assert rows == 25 and opened == []
     assert es.cluster.contexts == {}
+
+
+def test_partitions_derived_from_a_date(tmp_path: Path) -> None:
+    cluster = Cluster("8.13.4")
+    stored = ["2024-03-01T23:30:00-02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-02-29", None]
+    cluster.indices["logs"] = Index(
+        MAPPING, [(f"d{i}", {"created": v, "count": i}) for i, v in enumerate(stored)]
+    )
+    with ESStandin(cluster) as es:
+        path = settings_file(
+            tmp_path,
+            es.url,
+            tables="    fields: [{name: _id, type: keyword}, {name: created, type: date}]\n"
+            "    partitions: {partition_fields: [{name: day, from: created, granularity: day}]}",
+        )
+        rows = load_all(path, "e_table_activity")
+    assert [(r["_id"], r["day"]) for r in rows] == [
+        ("d0", dt.date(2024, 3, 2)),  # 23:30 at -02:00 is the next day in UTC
+        ("d1", dt.date(2024, 3, 1)),
+        ("d2", dt.date(2024, 3, 1)),
+        ("d3", dt.date(2024, 2, 29)),
+        ("d4", None),
+    ]
+    keys = sorted(p.parent.name for p in (tmp_path / "lake/e/activity").glob("*/activity.csv"))
+    assert keys == ["day=2024-02-29", "day=2024-03-01", "day=2024-03-02", "day=__HIVE_DEFAULT_PARTITION__"]

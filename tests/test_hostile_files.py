@@ -120,3 +120,39 @@ def test_set_tables_writes_through_a_symlinked_settings_file(project: Path) -> N
     link = project / "panorama_settings.yaml"
     assert link.is_symlink() and link.resolve() == real.resolve()
     assert "name: c" in real.read_text(encoding="utf-8")
+
+
+LONG = [
+    "x" * 300,
+    "é" * 60,
+    "x" * 300 + "/",  # same head, another value
+    "a@b" * 80,
+    "short",
+    None,
+]
+
+
+def test_partition_values_of_any_length_round_trip(project: Path) -> None:
+    db = sqlite3.connect(project / "app.sqlite3")
+    db.execute("DELETE FROM a")
+    db.executemany("INSERT INTO a VALUES (?, ?, '2024-01-01 00:00:00')", list(enumerate(LONG)))
+    db.commit()
+    db.close()
+    for command in ("create-datalake-tables", "create-datalake-views", "extract-and-load"):
+        result = run(command, "--all")
+        assert result.exit_code == 0, result.output
+    assert all(len(p.name.encode()) <= 255 for p in (project / "lake").rglob("*"))
+    out = run("query", "SELECT id, p FROM app_table_a ORDER BY id", "--format", "json")
+    assert [(r["id"], r["p"]) for r in json.loads(out.output)] == list(enumerate(LONG))
+    raw = run("query", "SELECT count(DISTINCT p) AS n FROM app_raw_a WHERE p IS NOT NULL", "--format", "json")
+    assert json.loads(raw.output) == [{"n": len(LONG) - 1}]  # the NULL partition reads as NULL here
+    # a vanished long value is removed with its values file
+    db = sqlite3.connect(project / "app.sqlite3")
+    db.execute("DELETE FROM a WHERE id = 0")
+    db.commit()
+    db.close()
+    assert run("extract-and-load", "--all", "--force").exit_code == 0
+    out = run("query", "SELECT id FROM app_table_a ORDER BY id", "--format", "json")
+    assert [r["id"] for r in json.loads(out.output)] == [1, 2, 3, 4, 5]
+    values_files = list((project / "lake/app/a").rglob("_panorama_values.csv"))
+    assert len(values_files) == 3

@@ -20,7 +20,7 @@ import yaml
 from tests.servers import DBServer
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS, GROUPS = 300_000, 30
+ROWS, GROUPS = 500_000, 50
 
 
 @pytest.fixture()
@@ -111,7 +111,7 @@ def start_and_stop(settings: Path, name: str, sig: int) -> subprocess.Popen[str]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         fresh = [p for p in folder.rglob("*.csv") if p.stat().st_mtime_ns != start.get(p)]
-        if len(fresh) >= 2:
+        if len(fresh) >= 1:
             break
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.01)
@@ -148,7 +148,7 @@ def test_sigterm_stops_cleanly(big: tuple[Path, str, Any]) -> None:
     assert "interrupted by SIGTERM" in err and "Traceback" not in err
     assert temporaries(settings) == [] and lock_files(settings) == []
     rows = view(settings, name)
-    assert sum(r["n"] for r in rows) == ROWS and {r["version"] for r in rows} == {"old", "new"}
+    assert sum(r["n"] for r in rows) == ROWS and {r["version"] for r in rows} == {"old", "new"}, (rows, err)
     runs = json.loads(
         cli(settings, "query", "SELECT status FROM s_runs ORDER BY started", "--format", "json").stdout
     )

@@ -286,3 +286,18 @@ def test_incremental_run_reloads_a_partition_whose_count_changed(mongo: MongoSta
     assert code == 0, out
     assert a.read_text(encoding="utf-8").count("\n") == 1 + 6
     assert b.stat().st_mtime_ns == before_b  # unchanged partitions are not rewritten
+
+
+def test_partitions_derived_from_a_date(mongo: MongoStandin, tmp_path: Path) -> None:
+    path = settings_file(
+        tmp_path,
+        mongo,
+        tables="    fields: [{name: _id, type: objectid}, {name: at, type: date}]\n"
+        "    partitions: {partition_fields: [{name: month, from: at, granularity: month}]}",
+    )
+    mongo.dbs["app"]["events"][3]["at"] = dt.datetime(2023, 12, 31, 23, 59, 59)
+    rows = load_all(path, "m_table_activity")
+    assert len(rows) == 20
+    assert {r["month"] for r in rows} == {dt.date(2024, 3, 1), dt.date(2023, 12, 1)}
+    assert [r["_id"] for r in rows if r["month"] == dt.date(2023, 12, 1)] == [str(OIDS[3])]
+    assert "aggregate" not in mongo.commands  # dates bucketed here, not with server expressions

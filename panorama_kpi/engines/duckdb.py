@@ -22,7 +22,7 @@ import sqlglot
 
 from panorama_kpi.engines.base import Engine, Partition
 from panorama_kpi.errors import EngineError
-from panorama_kpi.lake.layout import META_PREFIX
+from panorama_kpi.lake.layout import META_PREFIX, VALUES_FILE
 from panorama_kpi.views import RawTable, quote_ident, quote_literal
 
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
@@ -35,6 +35,30 @@ _CSV_OPTIONS = (
     "delim=',', quote='\"', escape='\\', header=true, strict_mode=false, auto_detect=false, "
     "nullstr=chr(10), parallel=false, max_line_size=1073741824"
 )
+
+
+def _with_long_values(table: RawTable, source: str, values: str) -> str:
+    """The raw table's SELECT when some partition folders are keyed by digest: their full
+    values come from each folder's values file instead of the folder name."""
+    folder = "regexp_replace(_panorama_file, '/[^/]*$', '')"
+    decoded = "replace(replace(replace(value, '\\n', chr(10)), '\\r', chr(13)), '\\b', '\\')"
+    pivot = ", ".join(
+        f'max(CASE WHEN "column" = {quote_literal(c)} THEN {decoded} END) AS {quote_ident(c)}'
+        for c in table.partition_columns
+    )
+    long = (
+        f"SELECT {folder} AS _folder, {pivot} FROM read_csv({quote_literal(values)}, {_CSV_OPTIONS}, "
+        "columns={'column': 'VARCHAR', 'value': 'VARCHAR'}, filename='_panorama_file') GROUP BY 1"
+    )
+    cols = [f"d.{quote_ident(c)}" for c in table.columns] + [
+        f"coalesce(v.{quote_ident(c)}, d.{quote_ident(c)}) AS {quote_ident(c)}"
+        for c in table.partition_columns
+    ]
+    source = source[:-1] + ", filename='_panorama_file')"
+    return (
+        f"SELECT {', '.join(cols)} FROM (SELECT *, {folder} AS _folder FROM {source}) AS d "
+        f"LEFT JOIN ({long}) AS v ON v._folder = d._folder"
+    )
 
 
 def _is_lock_conflict(msg: str) -> bool:
@@ -167,9 +191,11 @@ class DuckDBEngine(Engine):
             options += f", hive_partitioning=true, hive_types={{{hive}}}, hive_types_autocast=false"
         else:
             options += ", hive_partitioning=false"
-        return [
-            f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM read_csv({quote_literal(pattern)}, {options})"
-        ]
+        source = f"read_csv({quote_literal(pattern)}, {options})"
+        values = f"{glob_escape(table.prefix)}**/{VALUES_FILE}"
+        if table.partition_columns and glob.glob(str(self.root / values), recursive=True):
+            return [f"CREATE OR REPLACE VIEW {name} AS {_with_long_values(table, source, values)}"]
+        return [f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"]
 
     def create_raw_table(self, table: RawTable) -> None:
         self._run(self.raw_table_ddl(table))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 from panorama_kpi.errors import SourceError
@@ -84,6 +85,14 @@ class Source(ABC):
         this source cannot count cheaply. Incremental runs compare these with the lake's
         counts to catch deleted rows and rows that moved to another partition."""
         return None
+
+    @contextmanager
+    def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
+        """Inside, every read of this source and of `others` (more connections to it) sees
+        one snapshot of the data (of `table` at least), where the source can give one. A
+        table is loaded inside one, so rows updated during the load are neither missed
+        nor read twice."""
+        yield
 
     def clock(self) -> dt.datetime:
         """The source's current time (naive UTC): incremental windows are computed on it,

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from panorama_kpi.lake.csv import render
 from panorama_kpi.settings import Field, TableSettings
 from panorama_kpi.sources.base import Source
 
@@ -143,6 +144,40 @@ class DocumentSource(Source):
         by_name = {f.name: f for f in table.fields}
         return [by_name[n] for n in names]
 
+    def partition_spec(self, table: TableSettings) -> list[tuple[Field, str | None]]:
+        """(field read, granularity) per partition field: a partition derived from a
+        timestamp reads that timestamp's field and buckets it (day or month)."""
+        derived = getattr(table, "derived", {})
+        out: list[tuple[Field, str | None]] = []
+        for name in table.partition_fields:
+            bucket = derived.get(name)
+            out.append(
+                (
+                    self.fields_named(table, [bucket.source if bucket else name])[0],
+                    bucket and bucket.granularity,
+                )
+            )
+        return out
+
+    def partition_combo(
+        self, doc: Mapping[str, Any], spec: list[tuple[Field, str | None]], epoch_millis: bool = False
+    ) -> tuple[Any, ...]:
+        """A document's partition values: typed as declared, derived ones bucketed."""
+        combo = []
+        for f, granularity in spec:
+            value = lookup(doc, f.path or f.name)
+            if self.normalize_value is not None:
+                value = self.normalize_value(value)
+            value = coerce(self.kind_of(f.type), value, epoch_millis)[0]
+            if granularity:
+                stamp = parse_timestamp(value, epoch_millis)
+                value = None if stamp is None else bucket_start(stamp, granularity)
+            combo.append(render(value) if isinstance(value, (dict, list)) else value)
+        return tuple(combo)
+
+    #: Driver types -> plain values (MongoDB's BSON types); None when values are plain.
+    normalize_value: Callable[[Any], Any] | None = None
+
 
 class DocumentRows:
     """Documents -> rows of the given fields, counting values that do not fit their type."""
@@ -192,6 +227,22 @@ class DocumentRows:
                 sum(self.mismatches.values()),
                 detail,
             )
+
+
+def bucket_start(stamp: dt.datetime, granularity: str) -> dt.date:
+    """The date (day) or first day of the month (month) of a timestamp."""
+    return dt.date(stamp.year, stamp.month, 1 if granularity == "month" else stamp.day)
+
+
+def bucket_end(day: dt.date, granularity: str) -> dt.datetime:
+    """First timestamp after the bucket starting on `day`."""
+    if granularity == "month":
+        return dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return dt.datetime(day.year, day.month, day.day) + dt.timedelta(days=1)
+
+
+def sort_combos(combos: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return sorted(combos, key=lambda t: tuple((v is None, str(v)) for v in t))
 
 
 def field_name(path: str, taken: set[str]) -> str:

@@ -26,9 +26,9 @@ from panorama_kpi.sources.documents import (
     DocumentRows,
     DocumentSource,
     ancestors_removed,
-    coerce,
+    bucket_end,
     field_name,
-    lookup,
+    sort_combos,
 )
 from panorama_kpi.sources.es_http import ESHttp, flatten_mapping, index_properties, total_hits
 
@@ -157,11 +157,18 @@ class ElasticsearchSource(DocumentSource):
     # ------------------------------------------------------------ reading
     def _query(self, table: TableSettings, where: PartitionFilter | None, since: dt.datetime | None) -> Any:
         paths = self.paths(table)
+        derived = getattr(table, "derived", {})
         filters: list[Any] = []
         for name, value in (where or {}).items():
-            path = paths[name]
+            bucket = derived.get(name)
+            path = paths[bucket.source if bucket else name]
             if value is None:
                 filters.append({"bool": {"must_not": {"exists": {"field": path}}}})
+            elif bucket:  # a range on the timestamp itself
+                day = _day(value)
+                rng = {"gte": _term(day), "lt": _term(bucket_end(day, bucket.granularity))}
+                rng["format"] = "strict_date_optional_time"
+                filters.append({"range": {path: rng}})
             elif path == "_id":
                 filters.append({"ids": {"values": [value]}})
             else:
@@ -281,16 +288,9 @@ class ElasticsearchSource(DocumentSource):
             yield doc
 
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
-        fields = self.fields_named(table, table.partition_fields)
-        kinds = [kind_of(f.type) for f in fields]
-        seen: set[tuple[Any, ...]] = set()
-        for doc in self._documents(table, fields, self._query(table, None, since)):
-            combo = []
-            for f, kind in zip(fields, kinds, strict=True):
-                value = coerce(kind, lookup(doc, f.path or f.name), epoch_millis=True)[0]
-                combo.append(_hashable(value))
-            seen.add(tuple(combo))
-        return iter(sorted(seen, key=lambda t: tuple((v is None, str(v)) for v in t)))
+        spec = self.partition_spec(table)
+        docs = self._documents(table, [f for f, _g in spec], self._query(table, None, since))
+        return iter(sort_combos({self.partition_combo(doc, spec, epoch_millis=True) for doc in docs}))
 
     def dump(
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
@@ -318,15 +318,15 @@ def _path(index: str) -> str:
 
 
 def _term(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="microseconds") + "Z"
     return value
 
 
-def _hashable(value: Any) -> Any:
-    from panorama_kpi.lake.csv import render
-
-    return render(value) if isinstance(value, (dict, list)) else value
+def _day(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def _next_size(size: int, answer: Mapping[str, Any]) -> int:

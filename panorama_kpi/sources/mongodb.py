@@ -22,7 +22,14 @@ from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
 from panorama_kpi.sources.base import PartitionFilter, SnapshotExpired, TableKind
-from panorama_kpi.sources.documents import DocumentRows, DocumentSource, ancestors_removed, field_name
+from panorama_kpi.sources.documents import (
+    DocumentRows,
+    DocumentSource,
+    ancestors_removed,
+    bucket_end,
+    field_name,
+    sort_combos,
+)
 
 #: BSON type name (lower case) -> value kind (see documents.VIEW_TYPES).
 KINDS = {
@@ -241,6 +248,7 @@ class MongoDBSource(DocumentSource):
     settings_keys: ClassVar[dict[str, type]] = {**CONNECTION_KEYS, "batch_size": int}
     table_keys: ClassVar[dict[str, type]] = {"collection": str}
     kind_of = staticmethod(kind_of)
+    normalize_value = staticmethod(normalize)
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -301,15 +309,32 @@ class MongoDBSource(DocumentSource):
         keeps BSON types, so a value read back selects exactly its documents."""
         coll = self._collection(table.name)
         paths = self.paths(table)
-        pipeline: list[dict[str, Any]] = []
+        match = {}
         if since is not None and table.timestamp_field:
-            pipeline.append({"$match": {paths[table.timestamp_field]: {"$gte": since}}})
+            match = {paths[table.timestamp_field]: {"$gte": since}}
+        if set(table.partition_fields) & set(getattr(table, "derived", {})):
+            return self._bucketed(coll, table, match)
+        pipeline: list[dict[str, Any]] = [{"$match": match}] if match else []
         group = {f"p{i}": "$" + paths[f] for i, f in enumerate(table.partition_fields)}
         pipeline.append({"$group": {"_id": group, "n": {"$sum": 1}}})
         with self.errors(table.name):
             found = list(coll.aggregate(pipeline, allowDiskUse=True, batchSize=BATCH))
         out = [(tuple(d["_id"].get(f"p{i}") for i in range(len(group))), int(d["n"])) for d in found]
         return sorted(out, key=lambda item: tuple((v is None, str(v)) for v in item[0]))
+
+    def _bucketed(
+        self, coll: Any, table: TableSettings, match: dict[str, Any]
+    ) -> list[tuple[tuple[Any, ...], int]]:
+        """Partitions derived from a timestamp: the dates are computed here from the
+        decoded values (a server-side date expression's output varies by version),
+        reading only the partition paths."""
+        spec = self.partition_spec(table)
+        projection = dict.fromkeys(ancestors_removed(f.path or f.name for f, _g in spec), 1)
+        counts: Counter[tuple[Any, ...]] = Counter()
+        with self.errors(table.name):
+            for doc in coll.find(match, projection, batch_size=int(self.option("batch_size", BATCH))):
+                counts[self.partition_combo(doc, spec)] += 1
+        return [(combo, counts[combo]) for combo in sort_combos(counts)]
 
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         return iter([values for values, _n in self._groups(table, since)])
@@ -331,7 +356,16 @@ class MongoDBSource(DocumentSource):
         coll = self._collection(table.name)
         fields = self.fields_named(table, columns)
         paths = self.paths(table)
-        query = {paths[k]: v for k, v in (where or {}).items()}
+        derived = getattr(table, "derived", {})
+        query: dict[str, Any] = {}
+        for name, value in (where or {}).items():
+            bucket = derived.get(name)
+            if bucket and value is not None:  # a range on the timestamp itself
+                day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+                start = dt.datetime(day.year, day.month, day.day)
+                query[paths[bucket.source]] = {"$gte": start, "$lt": bucket_end(day, bucket.granularity)}
+            else:
+                query[paths[bucket.source if bucket else name]] = value
         wanted = ancestors_removed(f.path or f.name for f in fields)
         projection: dict[str, int] = {p: 1 for p in wanted}
         if "_id" not in wanted:

@@ -36,8 +36,10 @@ Canonical text per column type (information_schema DATA_TYPE):
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
@@ -51,6 +53,8 @@ from panorama_kpi.sources.sql import (
     SQLSource,
     fetch_rows,
 )
+
+log = logging.getLogger(__name__)
 
 # fmt: off
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
@@ -342,6 +346,19 @@ class MySQLSource(SQLSource):
             return super()._exact(column)
         return f"CAST(CONVERT({self.quote(column.name)} USING utf8mb4) AS BINARY)"
 
+    def _bucket(self, column: Column, granularity: str) -> str:
+        q = self.quote(column.name)
+        if granularity == "month":  # no DATE_FORMAT: its % would need doubling for the driver
+            return f"DATE({q}) - INTERVAL (DAYOFMONTH({q}) - 1) DAY"
+        return f"DATE({q})"
+
+    def _exact_bounds(self, column: Column) -> tuple[str, str] | None:
+        if not column.detail[0]:
+            return None
+        utf8 = column.detail[0].startswith("utf8")
+        exact = f"BINARY {self.quote(column.name)}" if utf8 else self._exact(column)
+        return f"MIN({exact})", f"MAX({exact})"
+
     def _from_exact(self, column: Column, value: Any) -> Any:
         return value.decode("utf-8") if column.detail[0] and isinstance(value, (bytes, bytearray)) else value
 
@@ -350,6 +367,47 @@ class MySQLSource(SQLSource):
         if not column.detail[0] or not isinstance(value, str):
             return sql, params
         return f"{sql} AND {self._exact(column)} = %s", [*params, value.encode("utf-8")]
+
+    # MySQL cannot share a snapshot between connections: each opens its own consistent
+    # snapshot, while a short-lived extra connection holds `LOCK TABLES t READ` so no
+    # write to the table can commit between them (needs the LOCK TABLES privilege;
+    # without it, or after 5 s waiting for the lock, the snapshots open milliseconds
+    # apart instead).
+    @contextmanager
+    def _frozen(self, table: str | None) -> Iterator[None]:
+        if table is None:
+            yield
+            return
+        import pymysql
+
+        locker = None
+        try:
+            locker = self._connect()
+            with locker.cursor() as cur:
+                cur.execute("SET SESSION lock_wait_timeout = 5")
+                cur.execute(f"LOCK TABLES {self.table_ref(table)} READ")
+        except pymysql.err.Error as exc:
+            log.debug("snapshots of %s open without a table lock: %s", table, exc)
+        try:
+            yield
+        finally:
+            if locker is not None:
+                with contextlib.suppress(Exception):
+                    locker.close()  # releases the lock
+
+    def _snapshot_begin(self) -> Any:
+        self._rows("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
+        self._rows("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", [])
+
+    def _snapshot_join(self, token: Any) -> None:
+        self._snapshot_begin()
+
+    def _snapshot_end(self) -> None:
+        if self._conn is not None:
+            try:
+                self._rows("COMMIT", [])
+            except Exception:
+                self.drop_connection()
 
     def _is_transient(self, exc: Exception) -> bool:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0

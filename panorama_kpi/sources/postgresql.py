@@ -254,9 +254,41 @@ class PostgreSQLSource(SQLSource):
         cur.execute(f"SET LOCAL tcp_user_timeout = {timeout_ms}")
         return cur
 
+    # A table's reads share one snapshot: the first connection exports its snapshot
+    # (REPEATABLE READ), the others adopt it, and every statement runs in that one
+    # transaction until the table is done.
+    _in_snapshot = False
+
+    def _bucket(self, column: Column, granularity: str) -> str:
+        # sessions run in UTC: a timestamptz falls on its UTC date
+        return f"CAST(date_trunc('{granularity}', {self.quote(column.name)}) AS date)"
+
+    def _snapshot_begin(self) -> Any:
+        self._in_snapshot = False
+        self._end()
+        with self.conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SELECT pg_export_snapshot()")
+            (token,) = cur.fetchone()
+        self._in_snapshot = True
+        return token
+
+    def _snapshot_join(self, token: Any) -> None:
+        self._in_snapshot = False
+        self._end()
+        with self.conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SET TRANSACTION SNAPSHOT %s", (token,))
+        self._in_snapshot = True
+
+    def _snapshot_end(self) -> None:
+        self._in_snapshot = False
+        self._end()
+
     def _end(self) -> None:
-        """Close the transaction (nothing to commit); a broken connection is dropped."""
-        if self._conn is not None:
+        """Close the transaction (nothing to commit), unless a snapshot is being shared;
+        a broken connection is dropped."""
+        if self._conn is not None and not self._in_snapshot:
             try:
                 self._conn.rollback()
             except Exception:
