@@ -261,22 +261,27 @@ def test_mapping_conflict_names_the_field_and_indices(tmp_path: Path) -> None:
             assert message in str(err.value)
 
 
-def test_date_partitions_select_the_same_instant(tmp_path: Path) -> None:
-    """A partition on a date field: stored in several formats, keyed by its UTC
-    timestamp, selected back with a term query on that instant."""
-    cluster = Cluster("7.17.18")
-    stored = ["2024-03-01T10:00:00+02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-03-02"]
+def load_dates(tmp_path: Path, version: str, stored: list[Any], tables: str) -> list[dict[str, Any]]:
+    """Typed-view rows of an index whose documents hold `stored` dates in `created`."""
+    cluster = Cluster(version)
     cluster.indices["logs"] = Index(
         MAPPING, [(f"d{i}", {"created": v, "count": i}) for i, v in enumerate(stored)]
     )
     with ESStandin(cluster) as es:
-        path = settings_file(
-            tmp_path,
-            es.url,
-            tables="    fields: [{name: _id, type: keyword}, {name: count, type: long}, {name: created, type: date}]\n"
-            "    partitions: {partition_fields: [created]}",
-        )
-        rows = load_all(path, "e_table_activity")
+        return load_all(settings_file(tmp_path, es.url, tables=tables), "e_table_activity")
+
+
+def test_date_partitions_select_the_same_instant(tmp_path: Path) -> None:
+    """A partition on a date field: stored in several formats, keyed by its UTC
+    timestamp, selected back with a term query on that instant."""
+    stored = ["2024-03-01T10:00:00+02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-03-02"]
+    rows = load_dates(
+        tmp_path,
+        "7.17.18",
+        stored,
+        "    fields: [{name: _id, type: keyword}, {name: count, type: long}, {name: created, type: date}]\n"
+        "    partitions: {partition_fields: [created]}",
+    )
     assert [(r["_id"], r["created"]) for r in rows] == [
         ("d0", dt.datetime(2024, 3, 1, 8)),
         ("d1", dt.datetime(2024, 3, 1, 8)),
@@ -426,19 +431,14 @@ def test_consistent_read_shares_one_point_in_time(es: ESStandin, tmp_path: Path)
 
 
 def test_partitions_derived_from_a_date(tmp_path: Path) -> None:
-    cluster = Cluster("8.13.4")
     stored = ["2024-03-01T23:30:00-02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-02-29", None]
-    cluster.indices["logs"] = Index(
-        MAPPING, [(f"d{i}", {"created": v, "count": i}) for i, v in enumerate(stored)]
+    rows = load_dates(
+        tmp_path,
+        "8.13.4",
+        stored,
+        "    fields: [{name: _id, type: keyword}, {name: created, type: date}]\n"
+        "    partitions: {partition_fields: [{name: day, from: created, granularity: day}]}",
     )
-    with ESStandin(cluster) as es:
-        path = settings_file(
-            tmp_path,
-            es.url,
-            tables="    fields: [{name: _id, type: keyword}, {name: created, type: date}]\n"
-            "    partitions: {partition_fields: [{name: day, from: created, granularity: day}]}",
-        )
-        rows = load_all(path, "e_table_activity")
     assert [(r["_id"], r["day"]) for r in rows] == [
         ("d0", dt.date(2024, 3, 2)),  # 23:30 at -02:00 is the next day in UTC
         ("d1", dt.date(2024, 3, 1)),
