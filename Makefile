@@ -34,9 +34,10 @@ test: system-deps venv ## run the test suite (starts throwaway MariaDB + Postgre
 demo: venv ## build a local lake from the bundled demo dataset, compute KPIs, write demo/out/kpis.html
 	$(PY) -m panorama_kpi.demo run
 
-bench: system-deps venv ## measure extract throughput and memory against the native dump clients
+bench: system-deps venv ## measure extract throughput and memory against the native dump clients (+ Elasticsearch stand-in)
 	$(PY) bench/run.py --also-rows 3000000 $(BENCH_ARGS)
 	$(PY) bench/incremental.py
+	$(PY) bench/elasticsearch.py
 
 lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .

@@ -21,7 +21,8 @@ from panorama_kpi.lake.storage import Storage
 from panorama_kpi.runs.manifest import manifest_key
 from panorama_kpi.runs.table import runs_raw_table, runs_table
 from panorama_kpi.selection import Selected
-from panorama_kpi.settings import Settings
+from panorama_kpi.settings import Settings, TableSettings
+from panorama_kpi.sources import source_class
 from panorama_kpi.views import KpiView, RawTable, raw_table, read_kpi_views, typed_view_sql
 
 Report = Callable[[str], None]
@@ -106,8 +107,11 @@ def views_sql(
 ) -> list[tuple[str, str]]:
     """(view name, Athena CREATE OR REPLACE VIEW) in creation order: typed views (and the
     runs view), the KPI history's views, then KPI views."""
-    typed = [t for _ds, t in selected if t.fields] + [runs_table(settings)]
-    out = [(settings.view_name(t), typed_view_sql(settings, t)) for t in typed]
+    typed: list[tuple[TableSettings, Callable[[str], str | None] | None]] = [
+        (t, source_class(ds.type).view_type) for ds, t in selected if t.fields
+    ]
+    typed.append((runs_table(settings), None))
+    out = [(settings.view_name(t), typed_view_sql(settings, t, types)) for t, types in typed]
     out += history_views_sql(settings)
     if with_kpis:
         for view in _kpi_views(settings, problems):

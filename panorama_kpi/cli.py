@@ -135,12 +135,20 @@ def set_tables(ctx: click.Context, datasource: str | None, tables: str | None, i
 
 @main.command("set-tables-fields")
 @selection_options
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Documents read to infer a MongoDB collection's fields (default 1000).",
+)
 @click.pass_context
-def set_tables_fields(ctx: click.Context, all_: bool, datasource: str | None, tables: str | None) -> None:
+def set_tables_fields(
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, sample: int | None
+) -> None:
     """Write each table's fields and types, read from the source, into the settings file."""
     from panorama_kpi.introspect import set_tables_fields as run
 
-    run(_settings(ctx), _selection(ctx, all_, datasource, tables), _progress)
+    run(_settings(ctx), _selection(ctx, all_, datasource, tables), _progress, sample)
 
 
 @main.command("create-datalake-tables")

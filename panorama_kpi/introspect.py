@@ -119,8 +119,11 @@ def _by_kind(names: list[str], kinds: Mapping[str, str], list_names: bool = True
     return ", ".join(parts)
 
 
-def set_tables_fields(settings: Settings, selected: list[Any], report: Report) -> int:
-    """Replace `fields:` of each selected table with what the source describes."""
+def set_tables_fields(
+    settings: Settings, selected: list[Any], report: Report, sample: int | None = None
+) -> int:
+    """Replace `fields:` of each selected table with what the source describes
+    (`sample`: how many documents a schema-less source reads to infer it)."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     doc = _load_doc(settings.path)
@@ -132,6 +135,8 @@ def set_tables_fields(settings: Settings, selected: list[Any], report: Report) -
         ds = pairs[0][0]
         node = _ds_node(doc, name)
         with open_source(ds) as source:
+            if sample:
+                source.sample_size = sample
             for _ds, table in pairs:
                 fields = source.describe(table.name)
                 seq = CommentedSeq()
@@ -139,6 +144,8 @@ def set_tables_fields(settings: Settings, selected: list[Any], report: Report) -
                     item = CommentedMap()
                     item["name"] = f.name
                     item["type"] = f.type
+                    if f.path and f.path != f.name:
+                        item["path"] = f.path
                     seq.append(item)
                 for entry in node["tables"]:
                     if entry.get("name") == table.name:

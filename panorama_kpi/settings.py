@@ -21,6 +21,8 @@ from panorama_kpi.errors import SettingsError
 class Field:
     name: str
     type: str = "varchar"
+    #: Dotted path into a document (document sources); None means the field's name.
+    path: str | None = None
 
 
 GRANULARITIES = ("day", "month")
@@ -50,6 +52,8 @@ class TableSettings:
     datalake_table_view: str | None = None
     #: Folder (and file name) of the table's objects; panorama-elt's `datalake_s3_table`.
     datalake_s3_table: str | None = None
+    #: Table keys a source type adds (its `table_keys`), e.g. an Elasticsearch `index`.
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def folder(self) -> str:
@@ -481,7 +485,7 @@ def _load_datasource(raw: Any, where: str) -> DatasourceSettings:
         if value not in (None, ""):
             options[canonical] = value
     tables = [
-        _load_table(item, f"{where}.tables[{i}]")
+        _load_table(item, f"{where}.tables[{i}]", cls.table_keys)
         for i, item in enumerate(_as_list(raw.get("tables"), f"{where}.tables"))
     ]
     return DatasourceSettings(type=raw["type"], name=name, options=options, tables=tables)
@@ -507,9 +511,10 @@ def _derived(item: dict[str, Any], where: str) -> tuple[str, DerivedPartition]:
     return str(item["name"]), DerivedPartition(str(item["from"]), granularity)
 
 
-def _load_table(raw: Any, where: str) -> TableSettings:
+def _load_table(raw: Any, where: str, extra_keys: dict[str, type] | None = None) -> TableSettings:
     raw = _typed(raw, dict, where)
-    _check_keys(raw, _TABLE_KEYS, where)
+    extra_keys = extra_keys or {}
+    _check_keys(raw, _TABLE_KEYS | set(extra_keys), where)
     if not raw.get("name"):
         raise SettingsError(f"{where}.name: required")
     name = _typed(raw["name"], str, f"{where}.name")
@@ -520,11 +525,15 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         if isinstance(item, str):
             item = {"name": item}
         item = _typed(item, dict, fwhere)
-        _check_keys(item, ("name", "type"), fwhere)
+        _check_keys(item, ("name", "type", "path"), fwhere)
         if not item.get("name"):
             raise SettingsError(f"{fwhere}.name: required")
         fields.append(
-            Field(_typed(item["name"], str, f"{fwhere}.name"), str(item.get("type") or "varchar").lower())
+            Field(
+                _typed(item["name"], str, f"{fwhere}.name"),
+                str(item.get("type") or "varchar").lower(),
+                _typed(item.get("path"), str, f"{fwhere}.path") or None,
+            )
         )
     table = TableSettings(
         name=name,
@@ -532,6 +541,9 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         datalake_table_name=_typed(raw.get("datalake_table_name"), str, f"{where}.datalake_table_name"),
         datalake_table_view=_typed(raw.get("datalake_table_view"), str, f"{where}.datalake_table_view"),
         datalake_s3_table=_typed(raw.get("datalake_s3_table"), str, f"{where}.datalake_s3_table"),
+        options={
+            k: _typed(raw[k], t, f"{where}.{k}") for k, t in extra_keys.items() if raw.get(k) is not None
+        },
     )
     parts = raw.get("partitions")
     if parts:

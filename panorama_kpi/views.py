@@ -5,6 +5,7 @@ All SQL here is Athena (Trino) dialect; the DuckDB engine transpiles it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,18 +61,25 @@ def raw_table(settings: Settings, table: TableSettings) -> RawTable:
     )
 
 
-def typed_value_sql(value: str, declared: str) -> str:
-    """`value` (decoded text) as the typed view's column of a `declared` source type."""
-    cast = athena_type(declared)
-    if cast is None:
+def typed_value_sql(value: str, declared: str, source_type: Callable[[str], str | None] | None = None) -> str:
+    """`value` (decoded text) as the typed view's column of a `declared` source type.
+
+    `source_type` is the source's own type map (`Source.view_type`); where it
+    answers None the shared mapping (`athena_type`) applies.
+    """
+    cast = (source_type and source_type(declared)) or athena_type(declared)
+    if cast is None or cast == "VARCHAR":
         return value
     if cast.startswith("ARRAY("):  # a JSON array; text that is not one (an old lake) gives NULL
         return f"TRY_CAST(try(json_parse({value})) AS {cast})"
     return f"TRY_CAST({value} AS {cast})"
 
 
-def typed_view_sql(settings: Settings, table: TableSettings) -> str:
-    """CREATE OR REPLACE VIEW for a table: decode the lake encoding, cast each declared type."""
+def typed_view_sql(
+    settings: Settings, table: TableSettings, source_type: Callable[[str], str | None] | None = None
+) -> str:
+    """CREATE OR REPLACE VIEW for a table: decode the lake encoding, cast each declared type
+    (`source_type`: the table's source's own type map, see `typed_value_sql`)."""
     raw = raw_table(settings, table)
     columns = []
     for f in table.fields:
@@ -79,7 +87,7 @@ def typed_view_sql(settings: Settings, table: TableSettings) -> str:
             value = f"NULLIF({quote_ident(f.name)}, {quote_literal(NULL_PARTITION)})"
         else:
             value = decode_sql(quote_ident(f.name))
-        columns.append(f"{typed_value_sql(value, f.type)} AS {quote_ident(f.name)}")
+        columns.append(f"{typed_value_sql(value, f.type, source_type)} AS {quote_ident(f.name)}")
     for name in table.derived:  # dates of the timestamp they come from
         value = f"NULLIF({quote_ident(name)}, {quote_literal(NULL_PARTITION)})"
         columns.append(f"{typed_value_sql(value, 'date')} AS {quote_ident(name)}")

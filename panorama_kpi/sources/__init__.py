@@ -21,7 +21,9 @@ REGISTRY: dict[str, str] = {
     "sqlite": "panorama_kpi.sources.sqlite:SQLiteSource",
     "csv": "panorama_kpi.sources.files:CSVFileSource",
     "xls": "panorama_kpi.sources.files:ExcelSource",
-    "openedx_course_structures": "panorama_kpi.sources.unsupported:CourseStructuresSource",
+    "mongodb": "panorama_kpi.sources.mongodb:MongoDBSource",
+    "elasticsearch": "panorama_kpi.sources.elasticsearch:ElasticsearchSource",
+    "openedx_course_structures": "panorama_kpi.sources.course_structures:CourseStructuresSource",
 }
 
 

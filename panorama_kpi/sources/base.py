@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
+from panorama_kpi.errors import SourceError
 from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
 
 PartitionFilter = Mapping[str, Any]
@@ -23,12 +24,30 @@ TableKind = Literal["table", "view", "materialized view"]
 """What a listed name is in the source: views are reported apart by set-tables."""
 
 
+class SnapshotExpired(SourceError):
+    """A server-side read context (scroll, point in time, cursor) expired mid-dump.
+    Nothing is lost by starting the table again: the run retries it."""
+
+    transient = True
+
+
 class Source(ABC):
     """One configured datasource. Connects lazily; `close` is always safe."""
 
     type_name: ClassVar[str]
     #: Settings keys this type accepts besides type/name/tables, with their Python type.
     settings_keys: ClassVar[dict[str, type]] = {}
+    #: Keys a table of this type accepts besides the common ones (name, fields, partitions...).
+    table_keys: ClassVar[dict[str, type]] = {}
+    #: Documents a schema is inferred from, for sources that sample (set-tables-fields --sample).
+    sample_size: int = 1000
+
+    @classmethod
+    def view_type(cls, declared: str) -> str | None:
+        """Typed-view type (Athena) for a type in this source's vocabulary, or None to
+        use the shared SQL mapping. Sources whose type names mean something else
+        (an Elasticsearch `date` is a timestamp) override it."""
+        return None
 
     def __init__(self, settings: DatasourceSettings) -> None:
         self.settings = settings
@@ -37,6 +56,10 @@ class Source(ABC):
     def option(self, key: str, default: Any = None) -> Any:
         value = self.settings.option(key)
         return default if value is None or value == "" else value
+
+    def options(self) -> dict[str, Any]:
+        """Every option set, ${VAR} references resolved (for drivers that take a mapping)."""
+        return {key: self.settings.option(key) for key in self.settings.options}
 
     @abstractmethod
     def check(self) -> str:
