@@ -335,16 +335,26 @@ def status(
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--allow-ddl",
+    is_flag=True,
+    help="Also run statements that change the catalog or write (CREATE, DROP...).",
+)
 @click.pass_context
-def query(ctx: click.Context, sql: str, fmt: str) -> None:
-    """Run SQL (Athena dialect) on the configured engine.
+def query(ctx: click.Context, sql: str, fmt: str, allow_ddl: bool) -> None:
+    """Run SQL (Athena dialect) on the configured engine; it only reads unless --allow-ddl.
 
     table: for reading (NULL bare, text escaped, long values cut to the terminal);
     csv: NULL is an empty field, '' is ""; json: a list of objects keyed by column.
     """
     from panorama_kpi import output
+    from panorama_kpi.engines.readonly import require_read_only
 
-    columns, rows = _engine(ctx).query(sql)
+    if not allow_ddl:
+        require_read_only(sql)
+    engine = _engine(ctx)
+    engine.allow_writes = allow_ddl
+    columns, rows = engine.query(sql)
     if fmt == "json":
         click.echo(output.json_text(columns, rows))
     elif fmt == "csv":

@@ -150,6 +150,7 @@ def shadow(settings: Settings, statements: Sequence[tuple[str, list[str]]], root
             path.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, item["Key"], str(path))
     engine = DuckDBEngine(root, lake.datalake_database)
+    engine.allow_writes = True  # the replay runs the CREATE VIEWs Athena received
     for table in glue_tables(lake.datalake_database):
         if table.get("TableType") != "EXTERNAL_TABLE":
             continue

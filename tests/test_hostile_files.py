@@ -156,3 +156,33 @@ def test_partition_values_of_any_length_round_trip(project: Path) -> None:
     assert [r["id"] for r in json.loads(out.output)] == [1, 2, 3, 4, 5]
     values_files = list((project / "lake/app/a").rglob("_panorama_values.csv"))
     assert len(values_files) == 3
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("COPY (SELECT 1) TO 'out.csv'", "COPY changes the catalog or the files: pass --allow-ddl"),
+        ("DROP VIEW app_table_b", "DROP changes the catalog"),
+        ("CREATE VIEW x AS SELECT 1", "CREATE changes the catalog"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "Permission Error"),
+        ("SELECT * FROM read_csv('../../../../../../etc/passwd')", "Permission Error"),
+        ("SELECT 1; SELECT 2", "query runs one statement; got 2"),
+    ],
+)
+def test_query_only_reads_the_lake(project: Path, sql: str, expected: str) -> None:
+    for command in ("create-datalake-tables", "create-datalake-views", "extract-and-load"):
+        assert run(command, "--all").exit_code == 0
+    result = run("query", sql)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert expected in result.output
+    assert not (project / "out.csv").exists()
+    ok = run("query", "SELECT id FROM app_table_b", "--format", "csv")
+    assert ok.output == "id\n7\n"  # the view is still there, and the lake still reads
+
+
+def test_allow_ddl_lets_query_change_the_catalog(project: Path) -> None:
+    for command in ("create-datalake-tables", "create-datalake-views"):
+        assert run(command, "--all").exit_code == 0
+    result = run("query", "CREATE OR REPLACE VIEW app_extra AS SELECT 1 AS one", "--allow-ddl")
+    assert result.exit_code == 0, result.output
+    assert run("query", "SELECT one FROM app_extra", "--format", "csv").output == "one\n1\n"

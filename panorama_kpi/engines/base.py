@@ -25,6 +25,8 @@ class Engine(ABC):
 
     def __init__(self, echo: Echo | None = None) -> None:
         self.echo = echo
+        #: `query` may change the catalog (the CLI's --allow-ddl); otherwise it only reads.
+        self.allow_writes = False
 
     @property
     def dry_run(self) -> bool:

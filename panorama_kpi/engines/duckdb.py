@@ -136,6 +136,11 @@ class DuckDBEngine(Engine):
                 time.sleep(0.25)
         if not read_only:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
+        elif not self.allow_writes:
+            # queries read the lake and nothing else: no file outside it, no extension, no
+            # setting that reopens access (relative paths resolve in the lake: file_search_path)
+            con.execute("SET allowed_directories = ['./', ?]", [f"{self.root}/"])
+            con.execute("SET enable_external_access = false")
         return self._session(con)
 
     def _damaged(self, msg: str) -> EngineError | None:
@@ -261,7 +266,7 @@ class DuckDBEngine(Engine):
                 cur.execute(statement, list(params) if params else None)
                 break
             except duckdb.Error as exc:
-                if not (read_only and "read-only" in str(exc).lower()):
+                if not (read_only and self.allow_writes and "read-only" in str(exc).lower()):
                     msg = str(exc).splitlines()[0]
                     raise self._damaged(msg) or EngineError(f"query failed: {msg}") from None
         columns = [d[0] for d in (cur.description or [])]
