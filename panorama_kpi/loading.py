@@ -66,6 +66,7 @@ class TableResult:
     layout: dict[str, Any] | None = None
     error: str | None = None
     status: str = "ok"
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,10 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
             )
         )
     engine.add_partitions(raw, [partition for partition, _ in plan])
+    for src in job.sources:  # what the sources noticed in the data (kept in the run record)
+        for line in src.drain_warnings():
+            result.warnings.append(line)
+            job.listen(Note(line, warning=True))
 
     # ---- remove what the source no longer has
     if since is None:

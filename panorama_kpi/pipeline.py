@@ -251,6 +251,7 @@ class Recorder:
             error=r.error,
             layout=json.dumps(r.layout) if r.layout and r.status == "ok" else None,
             seconds=round(r.seconds, 3),
+            warnings="; ".join(r.warnings) or None,
         )
         where = f"{r.datasource}.{r.table}"
         try:

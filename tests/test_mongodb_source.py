@@ -142,6 +142,8 @@ def test_bson_values_through_the_typed_view(
     assert '"-12345678901234567890.000000019"' in raw  # Decimal128 exact in the raw table
     assert '"nine"' in raw
     assert "mongo.activity: 1 value(s) not of their declared type were kept as text (small: 1)" in caplog.text
+    code, out = run("--settings", str(path), "query", "SELECT warnings FROM m_runs", "--format", "json")
+    assert code == 0 and "1 value(s) not of their declared type" in json.loads(out)[0]["warnings"]
     nulls = tmp_path / "lake/m/activity/site=__HIVE_DEFAULT_PARTITION__/activity.csv"
     assert nulls.read_text(encoding="utf-8").count("\n") == 1 + 6  # header + documents without a site
 

@@ -66,6 +66,7 @@ class RunRecord:
     pid: int = field(default_factory=os.getpid)
     layout: str | None = None  # JSON: base partitions, partition fields, columns
     seconds: float = 0.0
+    warnings: str | None = None  # what the source noticed in the data (e.g. values not of their type)
 
     @classmethod
     def columns(cls) -> list[str]:

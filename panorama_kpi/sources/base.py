@@ -53,6 +53,15 @@ class Source(ABC):
         self.settings = settings
         self.name = settings.name
 
+    def warn(self, line: str | None) -> None:
+        """Note something about the data read (kept in the table's run record)."""
+        if line:
+            self.__dict__.setdefault("_warnings", []).append(line)
+
+    def drain_warnings(self) -> list[str]:
+        """The notes since the last call."""
+        return self.__dict__.pop("_warnings", [])
+
     def option(self, key: str, default: Any = None) -> Any:
         value = self.settings.option(key)
         return default if value is None or value == "" else value

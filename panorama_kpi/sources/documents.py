@@ -216,17 +216,18 @@ class DocumentRows:
                 append(value)
             yield row
 
-    def report(self, where: str) -> None:
-        """One warning line naming the fields whose values were kept as text."""
-        if self.mismatches:
-            detail = ", ".join(f"{name}: {n}" for name, n in self.mismatches.most_common())
-            log.warning(
-                "%s: %d value(s) not of their declared type were kept as text (%s); "
-                "the typed view shows them as NULL - fix the field types or the documents",
-                where,
-                sum(self.mismatches.values()),
-                detail,
-            )
+    def report(self, where: str) -> str | None:
+        """One warning line naming the fields whose values were kept as text (None if none);
+        the caller keeps it in the run record."""
+        if not self.mismatches:
+            return None
+        detail = ", ".join(f"{name}: {n}" for name, n in self.mismatches.most_common())
+        line = (
+            f"{where}: {sum(self.mismatches.values())} value(s) not of their declared type were kept as "
+            f"text ({detail}); the typed view shows them as NULL - fix the field types or the documents"
+        )
+        log.warning("%s", line)
+        return line
 
 
 def bucket_start(stamp: dt.datetime, granularity: str) -> dt.date:

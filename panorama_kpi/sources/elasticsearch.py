@@ -301,7 +301,7 @@ class ElasticsearchSource(DocumentSource):
 
         def chunks() -> Iterator[str]:
             yield from encode_rows(rows.rows(docs))
-            rows.report(f"{self.name}.{table.name}")
+            self.warn(rows.report(f"{self.name}.{table.name}"))
 
         return chunks()
 

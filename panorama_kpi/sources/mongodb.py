@@ -379,7 +379,7 @@ class MongoDBSource(DocumentSource):
                     yield from encode_rows(rows.rows(cursor))
                 finally:
                     cursor.close()
-            rows.report(f"{self.name}.{table.name}")
+            self.warn(rows.report(f"{self.name}.{table.name}"))
 
         return chunks()
 
