@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlglot
-
+from panorama_kpi.engines import trino
 from panorama_kpi.engines.base import Engine, Partition
 from panorama_kpi.errors import EngineError
 from panorama_kpi.lake.layout import META_PREFIX
 from panorama_kpi.views import RawTable, quote_ident, quote_literal
 
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
+
+log = logging.getLogger(__name__)
 
 # OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
 # (nullstr is a line break, which a parsed field can never contain). Escaping can
@@ -35,15 +37,9 @@ _CSV_OPTIONS = (
 )
 
 
-def to_duckdb(sql: str) -> str:
-    """Transpile one Athena statement; parse errors name the problem."""
-    try:
-        out = sqlglot.transpile(sql, read="athena", write="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise EngineError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from None
-    if len(out) != 1:
-        raise EngineError(f"expected one SQL statement, got {len(out)}")
-    return out[0]
+def to_duckdb(sql: str, schema: trino.Schema | None = None, database: str | None = None) -> str:
+    """One Athena statement as the DuckDB SQL that answers as Trino does (see engines/trino)."""
+    return trino.translate(sql, schema, database)
 
 
 class DuckDBEngine(Engine):
@@ -93,12 +89,31 @@ class DuckDBEngine(Engine):
         import duckdb
 
         con.execute("SET file_search_path = ?", [str(self.root)])
+        con.execute("SET TimeZone = 'UTC'")  # Athena's session zone
+        trino.install(con)
         # A read-only catalog may lack our schema yet: queries will then say what is missing.
         with contextlib.suppress(duckdb.Error):
             con.execute(f"SET schema = {quote_literal(self.database)}")
         return con
 
-    def _run(self, statements: Sequence[str]) -> None:
+    def _schema(self, con: Any) -> trino.Schema:
+        """Column types of the catalog's tables and views, which typed translation needs."""
+        schema: dict[str, dict[str, str]] = {}
+        rows = con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? ORDER BY table_name, ordinal_position",
+            [self.database],
+        )
+        for table, column, kind in rows.fetchall():  # one row per column: catalog-sized
+            schema.setdefault(table, {})[column] = kind
+        return schema
+
+    def _translate(self, con: Any, sql: str) -> str:
+        statement = to_duckdb(sql, self._schema(con), self.database)
+        log.debug("local SQL: %s", statement)
+        return statement
+
+    def _run(self, statements: Sequence[str], athena: bool = False) -> None:
         import duckdb
 
         self.close()  # results of earlier queries must have been read by now
@@ -106,7 +121,7 @@ class DuckDBEngine(Engine):
         try:
             for sql in statements:
                 try:
-                    con.execute(sql)
+                    con.execute(self._translate(con, sql) if athena else sql)
                 except duckdb.Error as exc:
                     raise EngineError(f"DuckDB: {str(exc).splitlines()[0]}") from None
         finally:
@@ -156,10 +171,13 @@ class DuckDBEngine(Engine):
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(table.name)}"])
 
     def view_ddl(self, name: str, create_view_sql: str) -> list[str]:
-        return [to_duckdb(create_view_sql)]
+        return [self.explain(create_view_sql)]
 
     def create_view(self, name: str, create_view_sql: str) -> None:
-        self._run(self.view_ddl(name, create_view_sql))
+        self._run([create_view_sql], athena=True)
+
+    def explain(self, sql: str) -> str:
+        return self._translate(self._cursor(read_only=True), sql)
 
     def drop_view(self, name: str) -> None:
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(name)}"])
@@ -176,11 +194,12 @@ class DuckDBEngine(Engine):
     def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         import duckdb
 
-        statement = to_duckdb(sql)
         # Read-only first, so queries run beside a loading process; a statement
         # that writes (CREATE VIEW ...) is retried on a writable connection.
+        statement = None
         for read_only in (True, False):
             cur = self._cursor(read_only)
+            statement = statement or self._translate(cur, sql)
             try:
                 cur.execute(statement)
                 break

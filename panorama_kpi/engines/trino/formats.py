@@ -1,0 +1,58 @@
+"""Joda-Time patterns (Trino's `format_datetime`) as DuckDB `strftime` formats.
+
+Only the letters whose output strftime reproduces exactly are translated; any other
+pattern letter makes the statement fail loudly instead of printing something else.
+"""
+
+from __future__ import annotations
+
+from panorama_kpi.engines.trino.errors import Unsupported
+
+# Letter -> {run length: strftime}; a run longer than the largest key uses the largest.
+_JODA: dict[str, dict[int, str]] = {
+    "y": {2: "%y", 4: "%Y"},
+    "Y": {4: "%Y"},
+    "M": {1: "%-m", 2: "%m", 3: "%b", 4: "%B"},
+    "d": {1: "%-d", 2: "%d"},
+    "D": {3: "%j"},
+    "H": {1: "%-H", 2: "%H"},
+    "h": {1: "%-I", 2: "%I"},
+    "m": {1: "%-M", 2: "%M"},
+    "s": {1: "%-S", 2: "%S"},
+    "S": {3: "%g", 6: "%f", 9: "%n"},
+    "a": {1: "%p"},
+    "E": {3: "%a", 4: "%A"},
+}
+
+
+def joda_to_strftime(pattern: str) -> str:
+    """Translate a Joda pattern; raise Unsupported for letters strftime cannot match."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "'":
+            end = pattern.find("'", i + 1)
+            if end == -1:
+                raise Unsupported(f"format_datetime pattern {pattern!r} with an unterminated quote")
+            text = pattern[i + 1 : end] or "'"  # '' is a literal quote
+            out.append(text.replace("%", "%%"))
+            i = end + 1
+            continue
+        run = 1
+        while i + run < len(pattern) and pattern[i + run] == c:
+            run += 1
+        if c.isascii() and c.isalpha():
+            widths = _JODA.get(c)
+            fmt = None
+            if widths:
+                fmt = widths.get(run) or (widths[max(widths)] if run > max(widths) else None)
+                if c == "y" and run not in (2,):
+                    fmt = "%Y" if run >= 3 or run == 1 else fmt
+            if fmt is None:
+                raise Unsupported(f"format_datetime pattern letter {c * run!r}")
+            out.append(fmt)
+        else:
+            out.append((c * run).replace("%", "%%"))
+        i += run
+    return "".join(out)

@@ -1,0 +1,90 @@
+"""DuckDB macros for Trino functions DuckDB lacks or answers differently.
+
+Installed as TEMP macros on every connection and cursor the DuckDB engine opens
+(they do not survive the connection), so views stored in the catalog may call them.
+A failure that Trino raises is raised by `trino_fail`, a cast that cannot succeed:
+deterministic, so `TRY(...)` turns it into NULL as Trino's `try` does (DuckDB
+refuses `TRY` around its volatile `error()`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# RFC 3986, appendix B: 2 scheme, 4 authority, 5 path, 6 ?query, 7 query, 8 #fragment, 9 fragment.
+_URL = r"'^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?'"
+
+MACROS: dict[str, str] = {
+    "trino_fail(msg)": "CAST('[Athena semantics] ' || msg AS INTEGER)",
+    # Exact decimal arithmetic on unscaled 128-bit integers: DuckDB divides decimals in DOUBLE.
+    "trino_unscaled(x)": "CAST(replace(CAST(x AS VARCHAR), '.', '') AS HUGEINT)",
+    "trino_rdiv(n, d)": (
+        "CASE WHEN n IS NULL OR d IS NULL THEN NULL "
+        "WHEN d = 0 THEN trino_fail('Division by zero') "
+        "ELSE n // d + CASE WHEN 2 * abs(n % d) >= abs(d) THEN sign(n) * sign(d) ELSE 0 END END"
+    ),
+    # q / 10^s as exact decimal text; f = 10^s as HUGEINT (DuckDB's ** is DOUBLE).
+    "trino_scaled(q, s, f)": (
+        "(CASE WHEN q < 0 THEN '-' ELSE '' END) || CAST((abs(q) // f) AS VARCHAR) "
+        "|| (CASE WHEN s > 0 THEN '.' || lpad(CAST((abs(q) % f) AS VARCHAR), s, '0') ELSE '' END)"
+    ),
+    "trino_int_text(x)": "CASE WHEN regexp_full_match(x, '[+-]?[0-9]+') THEN x END",
+    "trino_strict_int_text(x)": (
+        "CASE WHEN x IS NULL OR regexp_full_match(x, '[+-]?[0-9]+') THEN x "
+        "ELSE CAST(trino_fail('Cannot cast ''' || x || ''' to an integer type') AS VARCHAR) END"
+    ),
+    "trino_bool_text(x)": (
+        "CASE WHEN lower(x) IN ('true', 't', '1') THEN true WHEN lower(x) IN ('false', 'f', '0') THEN false END"
+    ),
+    "trino_strict_bool_text(x)": (
+        "CASE WHEN x IS NULL THEN NULL WHEN trino_bool_text(x) IS NOT NULL THEN trino_bool_text(x) "
+        "ELSE CAST(trino_fail('Cannot cast ''' || x || ''' to BOOLEAN') AS BOOLEAN) END"
+    ),
+    "trino_split_part(s, d, i)": (
+        "CASE WHEN i < 1 THEN CAST(trino_fail('Index must be greater than zero') AS VARCHAR) "
+        "WHEN i > len(string_split(s, d)) THEN NULL ELSE split_part(s, d, i) END"
+    ),
+    "trino_substr(s, st, n)": (
+        "CASE WHEN st = 0 OR st > length(s) OR -st > length(s) OR n < 0 THEN '' "
+        "ELSE substring(s, CASE WHEN st < 0 THEN length(s) + st + 1 ELSE st END, n) END"
+    ),
+    "trino_regexp_extract(s, p, g)": "CASE WHEN regexp_matches(s, p) THEN regexp_extract(s, p, g) END",
+    "trino_contains(a, x)": (
+        "CASE WHEN a IS NULL OR x IS NULL THEN NULL WHEN list_contains(a, x) THEN true "
+        "WHEN len(list_filter(a, lambda e: e IS NULL)) > 0 THEN NULL ELSE false END"
+    ),
+    "trino_array_join(a, d, r)": "array_to_string(list_transform(a, lambda e: coalesce(CAST(e AS VARCHAR), r)), d)",
+    "trino_json_valid(j)": "coalesce(TRY(json_valid(j)), false)",
+    "trino_json_extract_scalar(j, p)": (
+        "CASE WHEN NOT trino_json_valid(j) THEN NULL "
+        "WHEN json_type(j, p) IN ('OBJECT', 'ARRAY') THEN NULL ELSE j ->> p END"
+    ),
+    "trino_json_extract(j, p)": "CASE WHEN trino_json_valid(j) THEN json_extract(j, p) END",
+    "trino_json_array_length(j)": (
+        "CASE WHEN trino_json_valid(j) AND json_type(j) = 'ARRAY' THEN CAST(json_array_length(j) AS BIGINT) END"
+    ),
+    "trino_url_decode(s)": "url_decode(replace(s, '+', ' '))",
+    "trino_url_encode(s)": ("replace(replace(replace(url_encode(s), '%20', '+'), '~', '%7E'), '%2A', '*')"),
+    "trino_url_part(u, g)": f"CASE WHEN regexp_matches(u, {_URL}) THEN regexp_extract(u, {_URL}, g) END",
+    "trino_url_protocol(u)": "nullif(trino_url_part(u, 2), '')",
+    "trino_url_host_port(u)": "regexp_replace(trino_url_part(u, 4), '^.*@', '')",
+    "trino_url_host(u)": (
+        "CASE WHEN trino_url_part(u, 3) = '' THEN NULL "
+        "ELSE regexp_replace(trino_url_host_port(u), ':[0-9]*$', '') END"
+    ),
+    "trino_url_port(u)": "TRY_CAST(nullif(regexp_extract(trino_url_host_port(u), ':([0-9]+)$', 1), '') AS BIGINT)",
+    "trino_url_path(u)": "trino_url_part(u, 5)",
+    "trino_url_query(u)": "CASE WHEN trino_url_part(u, 6) <> '' THEN trino_url_part(u, 7) END",
+    "trino_url_fragment(u)": "CASE WHEN trino_url_part(u, 8) <> '' THEN trino_url_part(u, 9) END",
+    "trino_url_parameter(u, name)": (
+        "list_transform(list_filter(string_split(trino_url_query(u), '&'), "
+        "lambda kv: split_part(kv, '=', 1) = name), "
+        "lambda kv: CASE WHEN strpos(kv, '=') > 0 THEN substring(kv, strpos(kv, '=') + 1) ELSE '' END)[1]"
+    ),
+}
+
+
+def install(con: Any) -> None:
+    """Define every macro on a DuckDB connection or cursor (TEMP: read-only catalogs allow it)."""
+    for signature, body in MACROS.items():
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {signature} AS {body}")

@@ -1,0 +1,312 @@
+"""Rewrites of annotated sqlglot nodes into DuckDB SQL that answers as Trino does.
+
+Each function takes one node (children already rewritten) and returns its
+replacement, or None to keep it. They are listed, with what they fix, in the one
+table of differences (`differences.py`); nothing else calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from panorama_kpi.engines.trino import types
+from panorama_kpi.engines.trino.errors import Unsupported
+from panorama_kpi.engines.trino.formats import joda_to_strftime
+
+T = exp.DataType.Type
+Node = exp.Expr
+
+
+def call(name: str, *args: Node) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def cast(node: Node, to: str | exp.DataType) -> exp.Cast:
+    target = exp.DataType.build(to, dialect="duckdb") if isinstance(to, str) else to
+    out = exp.Cast(this=node, to=target)
+    out.type = target
+    return out
+
+
+def athena(node: Node) -> str:
+    return node.sql("athena")
+
+
+def _hugeint(value: int) -> exp.Cast:
+    return cast(exp.Literal.string(str(value)), "HUGEINT")
+
+
+def _exact_decimal(numerator: Node, denominator: Node, scale: int, precision: int) -> exp.Cast:
+    """CAST(round-half-up(numerator / denominator) / 10^scale AS DECIMAL) on unscaled integers."""
+    q = call("trino_rdiv", numerator, denominator)
+    text = call("trino_scaled", q, exp.Literal.number(scale), _hugeint(10**scale))
+    return cast(text, f"DECIMAL({precision}, {scale})")
+
+
+# --- arithmetic -----------------------------------------------------------------
+
+
+def division(node: exp.Div) -> Node | None:
+    """Integer operands truncate; decimals divide exactly (half up) at Trino's scale."""
+    left, right = node.left, node.right
+    lk, rk = types.kind(left), types.kind(right)
+    if lk in types.FLOAT or rk in types.FLOAT or T.NULL in (lk, rk):
+        return None
+    if (
+        lk in types.INTEGER
+        and rk in types.INTEGER
+        and not types.is_decimal(left)
+        and not types.is_decimal(right)
+    ):
+        out = exp.IntDiv(this=left, expression=right)
+        out.type = exp.DataType.build("BIGINT")
+        return out
+    ld, rd = types.decimal(left), types.decimal(right)
+    if ld is None or rd is None:
+        raise Unsupported(
+            f"division {athena(node)} of operands whose types the local engine cannot tell",
+            "CAST the operands (Athena truncates integer division)",
+        )
+    (p1, s1), (_, s2) = ld, rd
+    scale = max(s1, s2)
+    precision = min(types.MAX_PRECISION, p1 + s2 + max(0, s2 - s1))
+    numerator = exp.Mul(this=call("trino_unscaled", left), expression=_hugeint(10 ** (scale + s2 - s1)))
+    return _exact_decimal(numerator, call("trino_unscaled", right), scale, precision)
+
+
+def average(node: exp.Avg) -> Node | None:
+    """avg of a decimal is a decimal of the same type, rounded half up (DuckDB: DOUBLE)."""
+    arg = node.this.this if isinstance(node.this, exp.Distinct) else node.this
+    if types.kind(arg) != T.DECIMAL:
+        return None
+    if isinstance(node.parent, exp.Window):
+        raise Unsupported("avg of a decimal over a window", "CAST the argument to DOUBLE")
+    precision, scale = types.decimal(arg) or (types.MAX_PRECISION, 0)
+    total = exp.Sum(this=node.this.copy())
+    count = exp.Count(this=node.this.copy())
+    return _exact_decimal(call("trino_unscaled", total), count, scale, precision)
+
+
+def bigint_aggregate(node: Node) -> Node | None:
+    """sum of integers and count_if are BIGINT in Trino (DuckDB: HUGEINT, no overflow error)."""
+    target = node.this if isinstance(node, exp.Window) else node
+    if isinstance(node, (exp.Sum, exp.CountIf)) and isinstance(node.parent, exp.Window):
+        return None
+    if isinstance(target, exp.Sum) and types.kind(target.this) not in types.INTEGER:
+        return None
+    if not isinstance(target, (exp.Sum, exp.CountIf)):
+        return None
+    return cast(node, "BIGINT")
+
+
+# --- casts ----------------------------------------------------------------------
+
+
+def conversion(node: exp.Cast) -> Node | None:
+    """Casts Trino performs differently: strict integer and boolean text, millisecond timestamps."""
+    to, source = node.to, types.kind(node.this)
+    safe = isinstance(node, exp.TryCast)
+    if to.this in types.INTEGER and source in types.TEXT:
+        node.set("this", call("trino_int_text" if safe else "trino_strict_int_text", node.this))
+        return None
+    if to.this == T.BOOLEAN and source in types.TEXT:
+        return call("trino_bool_text" if safe else "trino_strict_bool_text", node.this)
+    if to.this in types.TEXT and source in types.FLOAT:
+        raise Unsupported(
+            f"{athena(node)} (Athena writes doubles in scientific notation)", "use format('%s', x) or round()"
+        )
+    if to.this in types.TEXT and source == T.TIMESTAMPTZ:
+        raise Unsupported(f"{athena(node)} of a timestamp with time zone", "format it with date_format")
+    precision = types.timestamp_precision(node.this)
+    if to.this in types.TEXT and precision is not None:
+        fraction = {0: "", 3: ".%g", 6: ".%f"}.get(precision)
+        if fraction is None:
+            raise Unsupported(f"{athena(node)} of a timestamp({precision})")
+        return call("strftime", node.this, exp.Literal.string(f"%Y-%m-%d %H:%M:%S{fraction}"))
+    if to.this in (T.TIMESTAMP, T.TIMESTAMPNTZ) and not to.expressions:
+        # Trino's TIMESTAMP is timestamp(3): values round to the millisecond.
+        node.set("to", exp.DataType.build("TIMESTAMP_MS", dialect="duckdb"))
+        node.type = node.to
+    return None
+
+
+# --- date and time --------------------------------------------------------------
+
+_DATE_UNITS = {"DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
+
+
+def _unit(node: Node) -> str:
+    unit = node.args.get("unit")
+    return (unit.name if unit is not None else "DAY").upper()
+
+
+def truncate_date(node: Node) -> Node | None:
+    """date_trunc of a DATE is a DATE (DuckDB: TIMESTAMP)."""
+    return cast(node, "DATE") if types.kind(node.this) == T.DATE else None
+
+
+def add_to_date(node: exp.DateAdd) -> Node | None:
+    """date_add on a DATE is a DATE; a time unit on a DATE is an error in Trino."""
+    if types.kind(node.this) != T.DATE:
+        return None
+    if _unit(node) not in _DATE_UNITS:
+        raise Unsupported(f"{athena(node)}: '{_unit(node).lower()}' is not a valid DATE field")
+    return cast(node, "DATE")
+
+
+def date_interval(node: exp.Add | exp.Sub) -> Node | None:
+    """DATE +/- INTERVAL of days, months or years is a DATE (DuckDB: TIMESTAMP)."""
+    pairs = [(node.left, node.right)] + ([(node.right, node.left)] if isinstance(node, exp.Add) else [])
+    for date, interval in pairs:
+        if types.kind(date) == T.DATE and isinstance(interval, exp.Interval):
+            unit = interval.unit.name.upper() if interval.unit else ""
+            if unit.rstrip("S") not in _DATE_UNITS:
+                raise Unsupported(f"{athena(node)}: adding a time interval to a DATE")
+            return cast(node, "DATE")
+    return None
+
+
+def whole_units_between(node: exp.DateDiff) -> Node:
+    """date_diff counts whole units elapsed (DuckDB's date_diff counts boundaries)."""
+    return call("date_sub", exp.Literal.string(_unit(node).lower()), node.expression, node.this)
+
+
+def format_datetime(node: exp.Anonymous) -> Node:
+    value, pattern = (node.expressions + [None, None])[:2]
+    if not isinstance(pattern, exp.Literal) or not pattern.is_string or value is None:
+        raise Unsupported("format_datetime with a pattern that is not a string literal")
+    return call("strftime", value, exp.Literal.string(joda_to_strftime(pattern.this)))
+
+
+_WALL_CLOCK = (
+    exp.Cast,
+    exp.TimeToStr,
+    exp.Year,
+    exp.Month,
+    exp.Day,
+    exp.Hour,
+    exp.Minute,
+    exp.Second,
+    exp.Quarter,
+    exp.DayOfWeekIso,
+    exp.DayOfYear,
+    exp.Extract,
+)
+
+
+def at_time_zone(node: exp.AtTimeZone) -> Node | None:
+    """AT TIME ZONE: a zoned value DuckDB cannot keep; only its wall-clock reading is reproduced."""
+    parent = node.parent
+    wall = isinstance(parent, _WALL_CLOCK) or (
+        isinstance(parent, exp.Anonymous) and parent.name.lower() in {"strftime", "format_datetime"}
+    )
+    if not wall:
+        raise Unsupported(
+            "AT TIME ZONE outside a cast, date_format or field extraction",
+            "wrap it in CAST(... AS timestamp) or date_format",
+        )
+    if types.kind(node.this) in types.TIMESTAMP:
+        # A zoneless timestamp is read in the session zone (UTC) first, as Trino does.
+        node.set("this", cast(node.this, "TIMESTAMPTZ"))
+    return None
+
+
+def date_sequence(node: exp.GenerateSeries) -> Node | None:
+    """sequence() of DATEs is an array of DATEs (DuckDB: of TIMESTAMPs)."""
+    if types.kind(node.args["start"]) == T.DATE:
+        return cast(node, "DATE[]")
+    return None
+
+
+# --- strings, regular expressions, URLs, JSON, arrays ------------------------
+
+
+def macro(name: str, arity: int = 0) -> Callable[[Node], Node]:
+    """A rewrite calling a macro of `macros.py` with the node's arguments."""
+
+    def rewrite(node: Node) -> Node:
+        args = list(node.expressions) if isinstance(node, exp.Anonymous) else _arguments(node)
+        if arity and len(args) != arity:
+            raise Unsupported(f"{athena(node)} with {len(args)} arguments")
+        return call(name, *args)
+
+    return rewrite
+
+
+def _arguments(node: Node) -> list[Node]:
+    return [v for v in node.args.values() if isinstance(v, exp.Expr)]
+
+
+def split_part(node: exp.SplitPart) -> Node:
+    return call("trino_split_part", node.this, node.args["delimiter"], node.args["part_index"])
+
+
+def substring(node: exp.Substring) -> Node:
+    length = node.args.get("length") or exp.Literal.number(2**31 - 1)
+    return call("trino_substr", node.this, node.args["start"], length)
+
+
+def strpos(node: exp.StrPosition) -> Node | None:
+    occurrence = node.args.get("occurrence")
+    if occurrence is not None and not (isinstance(occurrence, exp.Literal) and occurrence.this == "1"):
+        raise Unsupported(f"{athena(node)}: strpos with an instance")
+    return None
+
+
+def regexp_replace(node: exp.RegexpReplace) -> Node | None:
+    """Java replacement syntax ($1, \\$) to RE2's (\\1, $)."""
+    replacement = node.args.get("replacement")
+    if replacement is None:
+        return None
+    if isinstance(replacement, exp.Lambda):
+        raise Unsupported("regexp_replace with a lambda")
+    if not (isinstance(replacement, exp.Literal) and replacement.is_string):
+        raise Unsupported("regexp_replace with a replacement that is not a string literal")
+    text, out, i = replacement.this, [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append("\\\\" if text[i + 1] == "\\" else text[i + 1])
+            i += 2
+        elif c == "$" and i + 1 < len(text) and text[i + 1].isdigit():
+            out.append("\\" + text[i + 1])
+            i += 2
+        elif c == "$":
+            raise Unsupported(f"regexp_replace replacement {text!r} (named or malformed group reference)")
+        else:
+            out.append(c)
+            i += 1
+    node.set("replacement", exp.Literal.string("".join(out)))
+    return None
+
+
+def regexp_extract(node: exp.RegexpExtract) -> Node:
+    group = node.args.get("group") or exp.Literal.number(0)
+    return call("trino_regexp_extract", node.this, node.expression, group)
+
+
+def json_path(node: exp.JSONExtract | exp.JSONExtractScalar) -> Node:
+    name = "trino_json_extract_scalar" if isinstance(node, exp.JSONExtractScalar) else "trino_json_extract"
+    path = node.expression
+    text = path.sql("athena") if isinstance(path, exp.JSONPath) else None
+    if text is None:
+        raise Unsupported(f"{athena(node)} with a path that is not a literal")
+    return call(name, node.this, exp.Literal.string(text.strip("'")))
+
+
+def array_contains(node: exp.ArrayContains) -> Node:
+    return call("trino_contains", node.this, node.expression)
+
+
+def exact_distinct(node: exp.ApproxDistinct) -> Node:
+    """approx_distinct: the exact count, which is within Athena's documented 2.3% error."""
+    return exp.Count(this=exp.Distinct(expressions=[node.this]))
+
+
+def unsupported(construct: str, hint: str = "") -> Callable[[Node], Node]:
+    def rewrite(node: Node) -> Node:
+        raise Unsupported(construct, hint)
+
+    return rewrite
