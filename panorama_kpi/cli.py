@@ -218,9 +218,15 @@ def extract_and_load(
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--explain", is_flag=True, help="Print the SQL the engine would run (the local translation); run nothing."
+)
 @click.pass_context
-def query(ctx: click.Context, sql: str, fmt: str) -> None:
+def query(ctx: click.Context, sql: str, fmt: str, explain: bool) -> None:
     """Run SQL (Athena dialect) on the configured engine."""
+    if explain:
+        click.echo(_engine(ctx).explain(sql))
+        return
     columns, rows = _engine(ctx).query(sql)
     if fmt == "json":
         _print_json(columns, rows)

@@ -50,5 +50,9 @@ class Engine(ABC):
     def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         """Run one Athena-dialect statement; column names and a row iterator."""
 
+    def explain(self, sql: str) -> str:
+        """The statement this engine runs for an Athena-dialect one (Athena runs it as written)."""
+        return sql
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass

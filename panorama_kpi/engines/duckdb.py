@@ -205,7 +205,7 @@ class DuckDBEngine(Engine):
                 break
             except duckdb.Error as exc:
                 if not (read_only and "read-only" in str(exc).lower()):
-                    raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+                    raise EngineError(f"query failed: {trino.error_message(exc)}") from None
         columns = [d[0] for d in (cur.description or [])]
 
         def rows() -> Iterator[tuple[Any, ...]]:
@@ -213,7 +213,7 @@ class DuckDBEngine(Engine):
                 try:
                     batch = cur.fetchmany(1000)
                 except duckdb.Error as exc:
-                    raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+                    raise EngineError(f"query failed: {trino.error_message(exc)}") from None
                 if not batch:
                     return
                 yield from batch

@@ -21,11 +21,12 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
 from panorama_kpi.engines.trino.differences import DIFFERENCES, rewrites_for
-from panorama_kpi.engines.trino.errors import Unsupported
+from panorama_kpi.engines.trino.errors import Unsupported, error_message
 from panorama_kpi.engines.trino.macros import install
+from panorama_kpi.engines.trino.rewrites import DECIMAL_LITERAL
 from panorama_kpi.errors import EngineError
 
-__all__ = ["DIFFERENCES", "Schema", "Unsupported", "install", "translate"]
+__all__ = ["DIFFERENCES", "Schema", "Unsupported", "error_message", "install", "translate"]
 
 Schema = Mapping[str, Mapping[str, str]]
 """Table name -> column name -> DuckDB type, for the tables of one database."""
@@ -42,11 +43,22 @@ def translate(sql: str, schema: Schema | None = None, db: str | None = None) -> 
     if len(statements) != 1:
         raise EngineError(f"expected one SQL statement, got {len(statements)}")
     tree = statements[0]
+    _mark_decimal_literals(tree, sql)
     if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Query):
         tree.set("expression", _translate_query(tree.expression, schema, db))
     elif isinstance(tree, exp.Query):
         tree = _translate_query(tree, schema, db)
     return tree.sql(dialect="duckdb")
+
+
+def _mark_decimal_literals(tree: exp.Expr, sql: str) -> None:
+    """`DECIMAL '1.5'` and `CAST('1.5' AS DECIMAL)` parse alike but type differently in Trino."""
+    for node in tree.find_all(exp.Cast):
+        literal = node.this
+        if node.to.this == exp.DataType.Type.DECIMAL and isinstance(literal, exp.Literal):
+            start = literal.meta.get("start")
+            if isinstance(start, int) and sql[:start].rstrip().upper().endswith("DECIMAL"):
+                literal.meta[DECIMAL_LITERAL] = True
 
 
 def _translate_query(query: exp.Expr, schema: Schema | None, db: str | None) -> exp.Expr:

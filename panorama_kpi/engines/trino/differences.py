@@ -54,6 +54,8 @@ DIFFERENCES: tuple[Difference, ...] = (
         exp.ApproxQuantile,
         _loud("approx_percentile", "use an exact percentile over a window"),
     ),
+    Difference("max_by(x, y)", "x of the row with the largest y, NULL x included", exp.ArgMax, r.by_value),
+    Difference("min_by(x, y)", "x of the row with the smallest y, NULL x included", exp.ArgMin, r.by_value),
     # casts
     Difference(
         "CAST / TRY_CAST",
@@ -72,7 +74,18 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference("date_diff(unit, a, b)", "whole units elapsed", exp.DateDiff, r.whole_units_between),
     Difference("format_datetime(ts, joda)", "Joda-Time pattern", "format_datetime", r.format_datetime),
     Difference("ts AT TIME ZONE zone", "a timestamp with time zone", exp.AtTimeZone, r.at_time_zone),
-    Difference("sequence(DATE, DATE)", "array(date)", exp.GenerateSeries, r.date_sequence),
+    Difference(
+        "sequence(start, stop)",
+        "steps -1 when stop < start; DATEs stay DATEs",
+        exp.GenerateSeries,
+        r.sequence,
+    ),
+    Difference(
+        "UNNEST(a, b) AS t(x, y)",
+        "the arrays zipped, the shorter padded with NULL",
+        exp.Unnest,
+        r.zipped_unnest,
+    ),
     # strings and regular expressions
     Difference("split_part(s, d, i)", "NULL past the last field", exp.SplitPart, r.split_part),
     Difference(
@@ -111,6 +124,13 @@ DIFFERENCES: tuple[Difference, ...] = (
         "NULL unless an array",
         "json_array_length",
         r.macro("trino_json_array_length", 1),
+    ),
+    Difference("array_position(a, x)", "0 when absent", exp.ArrayPosition, r.array_position),
+    Difference(
+        "slice(a, start, length)",
+        "a length; a negative start counts from the end",
+        exp.ArraySlice,
+        r.array_slice,
     ),
     Difference(
         "contains(array, x)",

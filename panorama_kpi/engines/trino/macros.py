@@ -53,6 +53,13 @@ MACROS: dict[str, str] = {
         "CASE WHEN a IS NULL OR x IS NULL THEN NULL WHEN list_contains(a, x) THEN true "
         "WHEN len(list_filter(a, lambda e: e IS NULL)) > 0 THEN NULL ELSE false END"
     ),
+    "trino_array_position(a, x)": "CASE WHEN a IS NOT NULL AND x IS NOT NULL THEN coalesce(list_position(a, x), 0) END",
+    "trino_slice(a, st, n)": (
+        "CASE WHEN st = 0 THEN list_slice(a, trino_fail('SQL array indices start at 1'), 0) "
+        "WHEN st < 0 AND -st > len(a) THEN a[1:0] "
+        "ELSE list_slice(a, CASE WHEN st < 0 THEN len(a) + st + 1 ELSE st END, "
+        "CASE WHEN st < 0 THEN len(a) + st + n ELSE st + n - 1 END) END"
+    ),
     "trino_array_join(a, d, r)": "array_to_string(list_transform(a, lambda e: coalesce(CAST(e AS VARCHAR), r)), d)",
     "trino_json_valid(j)": "coalesce(TRY(json_valid(j)), false)",
     "trino_json_extract_scalar(j, p)": (

@@ -17,6 +17,7 @@ from panorama_kpi.engines.trino.formats import joda_to_strftime
 
 T = exp.DataType.Type
 Node = exp.Expr
+DECIMAL_LITERAL = "trino_decimal_literal"  # meta flag: the string of a DECIMAL '...' literal
 
 
 def call(name: str, *args: Node) -> exp.Anonymous:
@@ -125,6 +126,13 @@ def conversion(node: exp.Cast) -> Node | None:
         if fraction is None:
             raise Unsupported(f"{athena(node)} of a timestamp({precision})")
         return call("strftime", node.this, exp.Literal.string(f"%Y-%m-%d %H:%M:%S{fraction}"))
+    if to.this == T.DECIMAL and not to.expressions:
+        # DECIMAL '1.50' is DECIMAL(3,2); CAST(x AS DECIMAL) is DECIMAL(38,0) (DuckDB: (18,3)).
+        literal = node.this.meta.get(DECIMAL_LITERAL) and types.decimal_of_literal(node.this.this.strip())
+        precision, scale = literal or (types.MAX_PRECISION, 0)
+        node.set("to", exp.DataType.build(f"DECIMAL({precision}, {scale})", dialect="duckdb"))
+        node.type = node.to
+        return None
     if to.this in (T.TIMESTAMP, T.TIMESTAMPNTZ) and not to.expressions:
         # Trino's TIMESTAMP is timestamp(3): values round to the millisecond.
         node.set("to", exp.DataType.build("TIMESTAMP_MS", dialect="duckdb"))
@@ -213,11 +221,19 @@ def at_time_zone(node: exp.AtTimeZone) -> Node | None:
     return None
 
 
-def date_sequence(node: exp.GenerateSeries) -> Node | None:
-    """sequence() of DATEs is an array of DATEs (DuckDB: of TIMESTAMPs)."""
-    if types.kind(node.args["start"]) == T.DATE:
-        return cast(node, "DATE[]")
-    return None
+def sequence(node: exp.GenerateSeries) -> Node | None:
+    """sequence() steps by -1 when stop < start, and of DATEs is an array of DATEs."""
+    start, end = node.args["start"], node.args["end"]
+    date = types.kind(start) == T.DATE
+    if node.args.get("step") is None:
+        up, down = ("INTERVAL '1' DAY", "INTERVAL '-1' DAY") if date else ("1", "-1")
+        step = exp.If(
+            this=exp.GTE(this=end.copy(), expression=start.copy()),
+            true=exp.maybe_parse(up, dialect="duckdb"),
+            false=exp.maybe_parse(down, dialect="duckdb"),
+        )
+        node.set("step", step)
+    return cast(node, "DATE[]") if date else node
 
 
 # --- strings, regular expressions, URLs, JSON, arrays ------------------------
@@ -298,6 +314,39 @@ def json_path(node: exp.JSONExtract | exp.JSONExtractScalar) -> Node:
 
 def array_contains(node: exp.ArrayContains) -> Node:
     return call("trino_contains", node.this, node.expression)
+
+
+def array_position(node: exp.ArrayPosition) -> Node:
+    """0 when the element is absent (DuckDB: NULL)."""
+    return call("trino_array_position", node.this, node.expression)
+
+
+def array_slice(node: exp.ArraySlice) -> Node:
+    """slice(array, start, length): a length, not an end index as DuckDB's list_slice takes."""
+    return call("trino_slice", node.this, node.args["start"], node.args["end"])
+
+
+def by_value(node: exp.ArgMax | exp.ArgMin) -> Node | None:
+    """max_by/min_by return x of the extreme row even when that x is NULL (DuckDB skips NULL x)."""
+    if node.args.get("count") is not None:
+        return None
+    name = "arg_max_null" if isinstance(node, exp.ArgMax) else "arg_min_null"
+    return call(name, node.this, node.expression)
+
+
+def zipped_unnest(node: exp.Unnest) -> Node | None:
+    """UNNEST(a, b) AS t(x, y) zips the arrays (DuckDB's UNNEST takes one): one UNNEST per column."""
+    arrays = node.expressions
+    if len(arrays) < 2:
+        return None
+    alias = node.args.get("alias")
+    names = alias.columns if alias is not None else []
+    if alias is None or node.args.get("offset") or len(names) != len(arrays):
+        raise Unsupported("UNNEST of several arrays WITH ORDINALITY or without column names")
+    select = exp.select(
+        *(exp.alias_(exp.Unnest(expressions=[a]), n) for a, n in zip(arrays, names, strict=True))
+    )
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=alias.this.copy()))
 
 
 def exact_distinct(node: exp.ApproxDistinct) -> Node:

@@ -30,6 +30,15 @@ def datatype(node: exp.Expr) -> exp.DataType | None:
 
 
 def kind(node: exp.Expr) -> Any:
+    """The node's type; number literals typed as Trino types them (1.5 is a DECIMAL, not a DOUBLE)."""
+    literal = node.this if isinstance(node, (exp.Neg, exp.Paren)) else node
+    if isinstance(literal, exp.Literal) and not literal.is_string:
+        text = str(literal.this).lower()
+        if "e" in text:
+            return T.DOUBLE
+        if "." in text:
+            return T.DECIMAL
+        return T.INT if abs(int(text)) < 2**31 else T.BIGINT
     t = datatype(node)
     return None if t is None else t.this
 
@@ -101,9 +110,4 @@ def decimal(node: exp.Expr) -> tuple[int, int] | None:
 
 
 def is_decimal(node: exp.Expr) -> bool:
-    return kind(node) == T.DECIMAL or (
-        isinstance(node, exp.Literal)
-        and not node.is_string
-        and decimal(node) is not None
-        and "." in str(node.this)
-    )
+    return kind(node) == T.DECIMAL
