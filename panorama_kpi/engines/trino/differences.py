@@ -73,6 +73,10 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference("DATE - INTERVAL", "a DATE", exp.Sub, r.date_interval),
     Difference("date_diff(unit, a, b)", "whole units elapsed", exp.DateDiff, r.whole_units_between),
     Difference("format_datetime(ts, joda)", "Joda-Time pattern", "format_datetime", r.format_datetime),
+    Difference(
+        "date_format(ts, fmt)", "MySQL specifiers; %D %U %u %V %w %X rejected", exp.TimeToStr, r.mysql_format
+    ),
+    Difference("date_parse(s, fmt)", "MySQL specifiers", exp.StrToTime, r.mysql_format),
     Difference("ts AT TIME ZONE zone", "a timestamp with time zone", exp.AtTimeZone, r.at_time_zone),
     Difference(
         "sequence(start, stop)",
@@ -98,7 +102,9 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference("url_decode(s)", "'+' decodes to a space", "url_decode", r.macro("trino_url_decode", 1)),
     Difference("url_encode(s)", "space as '+', only .-*_ kept", "url_encode", r.macro("trino_url_encode", 1)),
     Difference("url_extract_host", "RFC 3986 host", "url_extract_host", r.macro("trino_url_host", 1)),
-    Difference("url_extract_port", "port or NULL", "url_extract_port", r.macro("trino_url_port", 1)),
+    Difference(
+        "url_extract_port", "port or NULL", "url_extract_port", r.macro("trino_url_port", 1, "BIGINT")
+    ),
     Difference("url_extract_path", "path", "url_extract_path", r.macro("trino_url_path", 1)),
     Difference("url_extract_query", "query or NULL", "url_extract_query", r.macro("trino_url_query", 1)),
     Difference(
@@ -123,8 +129,12 @@ DIFFERENCES: tuple[Difference, ...] = (
         "json_array_length(j)",
         "NULL unless an array",
         "json_array_length",
-        r.macro("trino_json_array_length", 1),
+        r.macro("trino_json_array_length", 1, "BIGINT"),
     ),
+    Difference(
+        "a[i], m[k], element_at(a, 0)", "an error out of range or for a missing key", exp.Bracket, r.subscript
+    ),
+    Difference("cardinality(map)", "the number of entries", exp.ArraySize, r.cardinality),
     Difference("array_position(a, x)", "0 when absent", exp.ArrayPosition, r.array_position),
     Difference(
         "slice(a, start, length)",

@@ -56,3 +56,35 @@ def joda_to_strftime(pattern: str) -> str:
             out.append((c * run).replace("%", "%%"))
         i += run
     return "".join(out)
+
+
+# date_format/date_parse specifiers as sqlglot hands them over (already in Python strftime
+# terms: Trino's %i is %M, %M is %B, %W is %A, %x is %G, %u is %W) -> DuckDB strftime.
+_MYSQL = {c: f"%{c}" for c in "abdfHIMjBmpSAGYyT"} | {
+    "-m": "%-m",
+    "-d": "%-d",
+    "-H": "%-H",
+    "-I": "%-I",
+    "%": "%%",
+    "v": "%V",  # Trino %v: ISO week, used with %x
+}
+
+
+def mysql_to_strftime(fmt: str) -> str:
+    """Translate a date_format/date_parse format; Trino's unsupported specifiers fail loudly."""
+    out: list[str] = []
+    i = 0
+    while i < len(fmt):
+        if fmt[i] != "%":
+            out.append(fmt[i])
+            i += 1
+            continue
+        spec = fmt[i + 1 : i + 3] if fmt[i + 1 : i + 2] == "-" else fmt[i + 1 : i + 2]
+        if spec not in _MYSQL:
+            raise Unsupported(
+                "a date_format/date_parse specifier outside %a %b %c %d %e %f %H %h %I %i %j %k %l %M %m "
+                "%p %r %S %s %T %v %W %x %Y %y %% (Athena rejects %D %U %u %V %w %X)"
+            )
+        out.append(_MYSQL[spec])
+        i += 1 + len(spec)
+    return "".join(out)

@@ -53,6 +53,16 @@ MACROS: dict[str, str] = {
         "CASE WHEN a IS NULL OR x IS NULL THEN NULL WHEN list_contains(a, x) THEN true "
         "WHEN len(list_filter(a, lambda e: e IS NULL)) > 0 THEN NULL ELSE false END"
     ),
+    # true, NULL, or Trino's error: a guard for expressions whose type a failing cast cannot take.
+    "trino_check(ok, msg)": "CASE WHEN ok IS NULL OR ok THEN ok ELSE CAST(trino_fail(msg) AS BOOLEAN) END",
+    "trino_element_at(a, i)": "CASE WHEN trino_check(i <> 0, 'SQL array indices start at 1') THEN a[i] END",
+    "trino_subscript(a, i)": (
+        "CASE WHEN trino_check(i >= 1 AND i <= len(a), 'Array subscript must be between 1 and the array length') "
+        "THEN a[i] END"
+    ),
+    "trino_map_subscript(m, k)": (
+        "CASE WHEN trino_check(list_contains(map_keys(m), k), 'Key not present in map') THEN m[k] END"
+    ),
     "trino_array_position(a, x)": "CASE WHEN a IS NOT NULL AND x IS NOT NULL THEN coalesce(list_position(a, x), 0) END",
     "trino_slice(a, st, n)": (
         "CASE WHEN st = 0 THEN list_slice(a, trino_fail('SQL array indices start at 1'), 0) "

@@ -13,15 +13,19 @@ from sqlglot import exp
 
 from panorama_kpi.engines.trino import types
 from panorama_kpi.engines.trino.errors import Unsupported
-from panorama_kpi.engines.trino.formats import joda_to_strftime
+from panorama_kpi.engines.trino.formats import joda_to_strftime, mysql_to_strftime
 
 T = exp.DataType.Type
 Node = exp.Expr
 DECIMAL_LITERAL = "trino_decimal_literal"  # meta flag: the string of a DECIMAL '...' literal
 
 
-def call(name: str, *args: Node) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
+def call(name: str, *args: Node, returns: str | None = None) -> exp.Anonymous:
+    """A DuckDB function or macro call, typed for the rewrites of its parents."""
+    out = exp.Anonymous(this=name, expressions=list(args))
+    if returns:
+        out.type = exp.DataType.build(returns, dialect="duckdb")
+    return out
 
 
 def cast(node: Node, to: str | exp.DataType) -> exp.Cast:
@@ -44,6 +48,11 @@ def _exact_decimal(numerator: Node, denominator: Node, scale: int, precision: in
     q = call("trino_rdiv", numerator, denominator)
     text = call("trino_scaled", q, exp.Literal.number(scale), _hugeint(10**scale))
     return cast(text, f"DECIMAL({precision}, {scale})")
+
+
+def _unscaled(node: Node, precision: int, scale: int) -> Node:
+    """The unscaled integer of a value at Trino's (precision, scale), whatever DuckDB typed it."""
+    return call("trino_unscaled", cast(node, f"DECIMAL({precision}, {scale})"))
 
 
 # --- arithmetic -----------------------------------------------------------------
@@ -70,11 +79,11 @@ def division(node: exp.Div) -> Node | None:
             f"division {athena(node)} of operands whose types the local engine cannot tell",
             "CAST the operands (Athena truncates integer division)",
         )
-    (p1, s1), (_, s2) = ld, rd
+    (p1, s1), (p2, s2) = ld, rd
     scale = max(s1, s2)
     precision = min(types.MAX_PRECISION, p1 + s2 + max(0, s2 - s1))
-    numerator = exp.Mul(this=call("trino_unscaled", left), expression=_hugeint(10 ** (scale + s2 - s1)))
-    return _exact_decimal(numerator, call("trino_unscaled", right), scale, precision)
+    numerator = exp.Mul(this=_unscaled(left, p1, s1), expression=_hugeint(10 ** (scale + s2 - s1)))
+    return _exact_decimal(numerator, _unscaled(right, p2, s2), scale, precision)
 
 
 def average(node: exp.Avg) -> Node | None:
@@ -87,7 +96,7 @@ def average(node: exp.Avg) -> Node | None:
     precision, scale = types.decimal(arg) or (types.MAX_PRECISION, 0)
     total = exp.Sum(this=node.this.copy())
     count = exp.Count(this=node.this.copy())
-    return _exact_decimal(call("trino_unscaled", total), count, scale, precision)
+    return _exact_decimal(_unscaled(total, types.MAX_PRECISION, scale), count, scale, precision)
 
 
 def bigint_aggregate(node: Node) -> Node | None:
@@ -178,7 +187,8 @@ def date_interval(node: exp.Add | exp.Sub) -> Node | None:
 
 def whole_units_between(node: exp.DateDiff) -> Node:
     """date_diff counts whole units elapsed (DuckDB's date_diff counts boundaries)."""
-    return call("date_sub", exp.Literal.string(_unit(node).lower()), node.expression, node.this)
+    unit = exp.Literal.string(_unit(node).lower())
+    return call("date_sub", unit, node.expression, node.this, returns="BIGINT")
 
 
 def format_datetime(node: exp.Anonymous) -> Node:
@@ -186,6 +196,17 @@ def format_datetime(node: exp.Anonymous) -> Node:
     if not isinstance(pattern, exp.Literal) or not pattern.is_string or value is None:
         raise Unsupported("format_datetime with a pattern that is not a string literal")
     return call("strftime", value, exp.Literal.string(joda_to_strftime(pattern.this)))
+
+
+def mysql_format(node: exp.TimeToStr | exp.StrToTime) -> Node:
+    """date_format/date_parse: MySQL specifiers; the ones Trino rejects are rejected."""
+    fmt = node.args.get("format")
+    if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+        raise Unsupported(f"{athena(node)} with a format that is not a string literal")
+    pattern = exp.Literal.string(mysql_to_strftime(fmt.this))
+    if isinstance(node, exp.TimeToStr):
+        return call("strftime", node.this, pattern, returns="VARCHAR")
+    return call("strptime", node.this, pattern, returns="TIMESTAMP")
 
 
 _WALL_CLOCK = (
@@ -207,8 +228,10 @@ _WALL_CLOCK = (
 def at_time_zone(node: exp.AtTimeZone) -> Node | None:
     """AT TIME ZONE: a zoned value DuckDB cannot keep; only its wall-clock reading is reproduced."""
     parent = node.parent
-    wall = isinstance(parent, _WALL_CLOCK) or (
-        isinstance(parent, exp.Anonymous) and parent.name.lower() in {"strftime", "format_datetime"}
+    wall = (
+        isinstance(parent, _WALL_CLOCK)
+        or (isinstance(parent, exp.Anonymous) and parent.name.lower() == "strftime")
+        or (isinstance(parent, exp.Anonymous) and parent.name.lower() in {"strftime", "format_datetime"})
     )
     if not wall:
         raise Unsupported(
@@ -239,14 +262,14 @@ def sequence(node: exp.GenerateSeries) -> Node | None:
 # --- strings, regular expressions, URLs, JSON, arrays ------------------------
 
 
-def macro(name: str, arity: int = 0) -> Callable[[Node], Node]:
+def macro(name: str, arity: int = 0, returns: str = "VARCHAR") -> Callable[[Node], Node]:
     """A rewrite calling a macro of `macros.py` with the node's arguments."""
 
     def rewrite(node: Node) -> Node:
         args = list(node.expressions) if isinstance(node, exp.Anonymous) else _arguments(node)
         if arity and len(args) != arity:
             raise Unsupported(f"{athena(node)} with {len(args)} arguments")
-        return call(name, *args)
+        return call(name, *args, returns=returns)
 
     return rewrite
 
@@ -316,9 +339,27 @@ def array_contains(node: exp.ArrayContains) -> Node:
     return call("trino_contains", node.this, node.expression)
 
 
+def subscript(node: exp.Bracket) -> Node | None:
+    """a[i] and m[k] are errors when out of range or absent; element_at(a, 0) too (DuckDB: NULL)."""
+    container = types.kind(node.this)
+    if container not in (T.ARRAY, T.MAP) or len(node.expressions) != 1:
+        return None
+    index = node.expressions[0]
+    if container == T.MAP:
+        return None if node.args.get("safe") else call("trino_map_subscript", node.this, index)
+    if not node.args.get("offset") and index.is_int:  # sqlglot keeps a literal a[i] 0-based
+        index = exp.Literal.number(int(index.to_py()) + 1)
+    name = "trino_element_at" if node.args.get("safe") else "trino_subscript"
+    return call(name, node.this, index)
+
+
+def cardinality(node: exp.ArraySize) -> Node | None:
+    return call("cardinality", node.this, returns="BIGINT") if types.kind(node.this) == T.MAP else None
+
+
 def array_position(node: exp.ArrayPosition) -> Node:
     """0 when the element is absent (DuckDB: NULL)."""
-    return call("trino_array_position", node.this, node.expression)
+    return call("trino_array_position", node.this, node.expression, returns="BIGINT")
 
 
 def array_slice(node: exp.ArraySlice) -> Node:
@@ -351,7 +392,9 @@ def zipped_unnest(node: exp.Unnest) -> Node | None:
 
 def exact_distinct(node: exp.ApproxDistinct) -> Node:
     """approx_distinct: the exact count, which is within Athena's documented 2.3% error."""
-    return exp.Count(this=exp.Distinct(expressions=[node.this]))
+    out = exp.Count(this=exp.Distinct(expressions=[node.this]))
+    out.type = exp.DataType.build("BIGINT")
+    return out
 
 
 def unsupported(construct: str, hint: str = "") -> Callable[[Node], Node]:

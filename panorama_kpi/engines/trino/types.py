@@ -19,6 +19,8 @@ TIMESTAMP = {T.TIMESTAMP, T.TIMESTAMPNTZ, T.TIMESTAMP_S, T.TIMESTAMP_MS, T.TIMES
 _INT_DIGITS = {T.TINYINT: 3, T.SMALLINT: 5, T.INT: 10, T.UTINYINT: 3, T.USMALLINT: 5, T.UINT: 10}
 
 MAX_PRECISION = 38
+# Functions whose result has the argument's type in Trino (sqlglot types round() as DOUBLE).
+_SAME_TYPE = (exp.Floor, exp.Ceil, exp.Round, exp.Abs, exp.Trunc)
 
 
 def datatype(node: exp.Expr) -> exp.DataType | None:
@@ -39,6 +41,8 @@ def kind(node: exp.Expr) -> Any:
         if "." in text:
             return T.DECIMAL
         return T.INT if abs(int(text)) < 2**31 else T.BIGINT
+    if isinstance(node, _SAME_TYPE):
+        return kind(node.this)  # Trino keeps the argument's type (decimals: see decimal())
     t = datatype(node)
     return None if t is None else t.this
 
@@ -96,6 +100,11 @@ def decimal(node: exp.Expr) -> tuple[int, int] | None:
         return None if inner is None else (MAX_PRECISION, inner[1])
     if isinstance(node, (exp.Min, exp.Max, exp.Abs)):
         return decimal(node.this)
+    if isinstance(node, _SAME_TYPE):
+        inner = decimal(node.this)
+        if inner is None or (isinstance(node, exp.Round) and node.args.get("decimals")):
+            return None if inner is None else (min(MAX_PRECISION, inner[0] + 1), inner[1])
+        return inner[0] - inner[1] + min(inner[1], 1), 0  # Trino: decimal(p - s + min(s, 1), 0)
     t = datatype(node)
     if t is None:
         return None
