@@ -109,6 +109,11 @@ CASES: list[tuple[str, Any, str]] = [
     ("round(7e0) / 2", 3.5, "functions/math"),
     # --- casts: functions/conversion ---------------------------------------------------
     ("CAST('12' AS bigint)", 12, "functions/conversion"),
+    ("CAST(' 12 ' AS bigint)", 12, "functions/conversion"),
+    ("CAST('Infinity' AS double)", float("inf"), "functions/conversion"),
+    ("TRY_CAST('inf' AS double)", None, "functions/conversion"),
+    ("CAST('abc' AS double)", ERROR, "functions/conversion"),
+    ("CAST(' 2.5e1 ' AS double)", 25.0, "functions/conversion"),
     ("CAST('-12' AS integer)", -12, "functions/conversion"),
     ("CAST('12.5' AS bigint)", ERROR, "functions/conversion"),
     ("CAST('1e2' AS bigint)", ERROR, "functions/conversion"),
@@ -587,6 +592,12 @@ CASES: list[tuple[str, Any, str]] = [
     ("SELECT url_extract_parameter(url, 'q') FROM c_table_conf WHERE id = 1", "1", "functions/url"),
     ("SELECT split_part(name, 'i', 2) FROM c_table_conf WHERE id = 1", "ce", "functions/string"),
     ("SELECT substr(name, -2) FROM c_table_conf WHERE id = 2", "ob", "functions/string"),
+    ("SELECT odd FROM c_table_conf WHERE id = 1", None, "functions/conversion"),
+    ("SELECT odd FROM c_table_conf WHERE id = 2", 42, "functions/conversion"),
+    ("SELECT odd FROM c_table_conf WHERE id = 3", 7, "functions/conversion"),
+    ("SELECT odd_flag FROM c_table_conf WHERE id = 1", None, "functions/conversion"),
+    ("SELECT odd_flag FROM c_table_conf WHERE id = 2", True, "functions/conversion"),
+    ("SELECT odd_flag FROM c_table_conf WHERE id = 3", False, "functions/conversion"),
     ("SELECT count_if(flag) FROM c_table_conf", 1, "functions/aggregate"),
     ("SELECT count(flag) FROM c_table_conf", 2, "functions/aggregate"),
     ("SELECT max_by(name, n) FROM c_table_conf", "alice", "functions/aggregate"),
@@ -637,7 +648,7 @@ NAME_CASES: list[tuple[str, list[str], str]] = [
     ("SELECT t.name, upper(t.name) FROM c_table_conf AS t", ["name", "_col1"], "sql/select"),
     (
         "SELECT *, 1 FROM c_table_conf",
-        ["id", "n", "amount", "ratio", "ts", "d", "name", "flag", "js", "url", "_col10"],
+        ["id", "n", "amount", "ratio", "ts", "d", "name", "flag", "js", "url", "odd", "odd_flag", "_col12"],
         "sql/select",
     ),
 ]
@@ -653,6 +664,8 @@ FIELDS = [
     Field("flag", "boolean"),
     Field("js", "json"),
     Field("url", "varchar"),
+    Field("odd", "int"),  # text that is not an integer: the typed view's TRY_CAST gives NULL in Athena
+    Field("odd_flag", "boolean"),
 ]
 ROWS = [
     [
@@ -666,9 +679,24 @@ ROWS = [
         True,
         '{"a": {"b": 1}, "c": "x"}',
         "https://www.example.com:8080/p?q=1#f",
+        "12.5",
+        "yes",
     ],
-    [2, 2, D("2.50"), 1.5, ts("2020-02-29 23:59:59.999600"), day("2020-02-29"), "bob", False, "[1,2,3]", ""],
-    [3, -7, D("-0.05"), None, None, None, None, None, None, None],
+    [
+        2,
+        2,
+        D("2.50"),
+        1.5,
+        ts("2020-02-29 23:59:59.999600"),
+        day("2020-02-29"),
+        "bob",
+        False,
+        "[1,2,3]",
+        "",
+        "42",
+        "T",
+    ],
+    [3, -7, D("-0.05"), None, None, None, None, None, None, None, " 7", "0"],
 ]
 
 

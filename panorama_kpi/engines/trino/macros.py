@@ -28,10 +28,21 @@ MACROS: dict[str, str] = {
         "(CASE WHEN q < 0 THEN '-' ELSE '' END) || CAST((abs(q) // f) AS VARCHAR) "
         "|| (CASE WHEN s > 0 THEN '.' || lpad(CAST((abs(q) % f) AS VARCHAR), s, '0') ELSE '' END)"
     ),
-    "trino_int_text(x)": "CASE WHEN regexp_full_match(x, '[+-]?[0-9]+') THEN x END",
-    "trino_strict_int_text(x)": (
-        "CASE WHEN x IS NULL OR regexp_full_match(x, '[+-]?[0-9]+') THEN x "
-        "ELSE CAST(trino_fail('Cannot cast ''' || x || ''' to an integer type') AS VARCHAR) END"
+    # Java's String.trim (code points <= U+0020), then Long.parseLong / Double.parseDouble syntax.
+    "trino_trim(x)": r"regexp_replace(x, '^[\x00-\x20]+|[\x00-\x20]+$', '', 'g')",
+    "trino_int_text(x)": "CASE WHEN regexp_full_match(trino_trim(x), '[+-]?[0-9]+') THEN trino_trim(x) END",
+    "trino_strict_int_text(x, t)": (
+        "CASE WHEN x IS NULL OR trino_int_text(x) IS NOT NULL THEN trino_int_text(x) "
+        "ELSE CAST(trino_fail('Cannot cast ''' || x || ''' to ' || t) AS VARCHAR) END"
+    ),
+    "trino_double_text(x)": (
+        "CASE WHEN regexp_full_match(trino_trim(x), "
+        r"'[+-]?(NaN|Infinity|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[fFdD]?)') "
+        "THEN regexp_replace(trino_trim(x), '[fFdD]$', '') END"
+    ),
+    "trino_strict_double_text(x, t)": (
+        "CASE WHEN x IS NULL OR trino_double_text(x) IS NOT NULL THEN trino_double_text(x) "
+        "ELSE CAST(trino_fail('Cannot cast ''' || x || ''' to ' || t) AS VARCHAR) END"
     ),
     "trino_bool_text(x)": (
         "CASE WHEN lower(x) IN ('true', 't', '1') THEN true WHEN lower(x) IN ('false', 'f', '0') THEN false END"
@@ -99,6 +110,22 @@ MACROS: dict[str, str] = {
         "lambda kv: CASE WHEN strpos(kv, '=') > 0 THEN substring(kv, strpos(kv, '=') + 1) ELSE '' END)[1]"
     ),
 }
+
+
+def _any_type(checked: str) -> str:
+    """The text checks for a value whose type only DuckDB knows (a bound parameter): text is
+    checked, a boolean is 1 or 0, a number keeps DuckDB's rounding (Trino's: half away from 0)."""
+    return (
+        f"CASE typeof(x) WHEN 'VARCHAR' THEN {checked} "
+        "WHEN 'BOOLEAN' THEN CAST(CAST(x AS INTEGER) AS VARCHAR) ELSE CAST(x AS VARCHAR) END"
+    )
+
+
+for _family in ("int", "double"):
+    MACROS[f"trino_{_family}_any(x)"] = _any_type(f"trino_{_family}_text(CAST(x AS VARCHAR))")
+    MACROS[f"trino_strict_{_family}_any(x, t)"] = _any_type(
+        f"trino_strict_{_family}_text(CAST(x AS VARCHAR), t)"
+    )
 
 
 def install(con: Any) -> None:

@@ -114,12 +114,29 @@ def bigint_aggregate(node: Node) -> Node | None:
 # --- casts ----------------------------------------------------------------------
 
 
+_TYPE_NAMES = {
+    T.INT: "INT",
+    T.BIGINT: "BIGINT",
+    T.SMALLINT: "SMALLINT",
+    T.TINYINT: "TINYINT",
+    T.FLOAT: "REAL",
+}
+
+
 def conversion(node: exp.Cast) -> Node | None:
     """Casts Trino performs differently: strict integer and boolean text, millisecond timestamps."""
     to, source = node.to, types.kind(node.this)
     safe = isinstance(node, exp.TryCast)
-    if to.this in types.INTEGER and source in types.TEXT:
-        node.set("this", call("trino_int_text" if safe else "trino_strict_int_text", node.this))
+    untyped = source in (None, T.UNKNOWN)
+    if (to.this in types.INTEGER or to.this in types.FLOAT) and (source in types.TEXT or untyped):
+        # Java's parseLong/parseDouble on the trimmed text: '12.5' is no integer, 'inf' no double.
+        family = "int" if to.this in types.INTEGER else "double"
+        suffix = "any" if untyped else "text"
+        if safe:
+            node.set("this", call(f"trino_{family}_{suffix}", node.this))
+        else:
+            name = exp.Literal.string(_TYPE_NAMES.get(to.this, str(to.this.value)))
+            node.set("this", call(f"trino_strict_{family}_{suffix}", node.this, name))
         return None
     if to.this == T.BOOLEAN and source in types.TEXT:
         return call("trino_bool_text" if safe else "trino_strict_bool_text", node.this)
@@ -279,12 +296,14 @@ def _arguments(node: Node) -> list[Node]:
 
 
 def split_part(node: exp.SplitPart) -> Node:
-    return call("trino_split_part", node.this, node.args["delimiter"], node.args["part_index"])
+    return call(
+        "trino_split_part", node.this, node.args["delimiter"], node.args["part_index"], returns="VARCHAR"
+    )
 
 
 def substring(node: exp.Substring) -> Node:
     length = node.args.get("length") or exp.Literal.number(2**31 - 1)
-    return call("trino_substr", node.this, node.args["start"], length)
+    return call("trino_substr", node.this, node.args["start"], length, returns="VARCHAR")
 
 
 def strpos(node: exp.StrPosition) -> Node | None:
@@ -323,7 +342,7 @@ def regexp_replace(node: exp.RegexpReplace) -> Node | None:
 
 def regexp_extract(node: exp.RegexpExtract) -> Node:
     group = node.args.get("group") or exp.Literal.number(0)
-    return call("trino_regexp_extract", node.this, node.expression, group)
+    return call("trino_regexp_extract", node.this, node.expression, group, returns="VARCHAR")
 
 
 def json_path(node: exp.JSONExtract | exp.JSONExtractScalar) -> Node:
@@ -332,7 +351,8 @@ def json_path(node: exp.JSONExtract | exp.JSONExtractScalar) -> Node:
     text = path.sql("athena") if isinstance(path, exp.JSONPath) else None
     if text is None:
         raise Unsupported(f"{athena(node)} with a path that is not a literal")
-    return call(name, node.this, exp.Literal.string(text.strip("'")))
+    returns = "VARCHAR" if isinstance(node, exp.JSONExtractScalar) else "JSON"
+    return call(name, node.this, exp.Literal.string(text.strip("'")), returns=returns)
 
 
 def array_contains(node: exp.ArrayContains) -> Node:

@@ -19,6 +19,24 @@ TIMESTAMP = {T.TIMESTAMP, T.TIMESTAMPNTZ, T.TIMESTAMP_S, T.TIMESTAMP_MS, T.TIMES
 _INT_DIGITS = {T.TINYINT: 3, T.SMALLINT: 5, T.INT: 10, T.UTINYINT: 3, T.USMALLINT: 5, T.UINT: 10}
 
 MAX_PRECISION = 38
+# String functions sqlglot leaves untyped in the Athena dialect.
+_TEXT = (
+    exp.Replace,
+    exp.JSONExtractScalar,
+    exp.Concat,
+    exp.DPipe,
+    exp.Upper,
+    exp.Lower,
+    exp.Trim,
+    exp.Substring,
+    exp.SplitPart,
+    exp.RegexpExtract,
+    exp.RegexpReplace,
+    exp.TimeToStr,
+    exp.Pad,
+    exp.Reverse,
+    exp.Chr,
+)
 # Functions whose result has the argument's type in Trino (sqlglot types round() as DOUBLE).
 _SAME_TYPE = (exp.Floor, exp.Ceil, exp.Round, exp.Abs, exp.Trunc)
 
@@ -43,8 +61,28 @@ def kind(node: exp.Expr) -> Any:
         return T.INT if abs(int(text)) < 2**31 else T.BIGINT
     if isinstance(node, _SAME_TYPE):
         return kind(node.this)  # Trino keeps the argument's type (decimals: see decimal())
+    if isinstance(node, _TEXT):
+        return T.VARCHAR
+    branches = _branches(node)
+    if branches:  # CASE, if, coalesce, try: the type of the first branch that is not NULL
+        kinds = [kind(b) for b in branches]
+        return next((k for k in kinds if k not in (None, T.NULL, T.UNKNOWN)), kinds[0])
     t = datatype(node)
     return None if t is None else t.this
+
+
+def _branches(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Try):
+        return [node.this]
+    if isinstance(node, (exp.Coalesce, exp.Nullif)):
+        return [node.this, *node.expressions] if isinstance(node, exp.Coalesce) else [node.this]
+    if isinstance(node, exp.Case):
+        return [i.args["true"] for i in node.args.get("ifs", [])] + [
+            d for d in [node.args.get("default")] if d
+        ]
+    if isinstance(node, exp.If):
+        return [b for b in (node.args.get("true"), node.args.get("false")) if b is not None]
+    return []
 
 
 def params(t: exp.DataType) -> list[int]:
