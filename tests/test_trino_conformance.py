@@ -287,6 +287,7 @@ CASES: list[tuple[str, Any, str]] = [
         "functions/datetime",
     ),
     ("hour(TIMESTAMP '2020-01-01 00:00:00 UTC' AT TIME ZONE 'Asia/Kolkata')", 5, "functions/datetime"),
+    ("hour(at_timezone(TIMESTAMP '2020-01-01 00:00:00 UTC', 'Asia/Tokyo'))", 9, "functions/datetime"),
     (
         "date_format(TIMESTAMP '2020-07-01 12:00:00' AT TIME ZONE 'Europe/Paris', '%H:%i')",
         "14:00",
@@ -365,6 +366,9 @@ CASES: list[tuple[str, Any, str]] = [
     ("NULL AND true", None, "functions/logical"),
     ("NULL OR true", True, "functions/logical"),
     ("NOT NULL", None, "functions/logical"),
+    ("'1' = 1", ERROR, "functions/comparison"),
+    ("'a' || 1", ERROR, "functions/string"),
+    ("'a' || CAST(1 AS varchar)", "a1", "functions/string"),
     ("if(1 > 2, 'a', 'b')", "b", "functions/conditional"),
     ("if(false, 1)", None, "functions/conditional"),
     ("coalesce(NULL, 2)", 2, "functions/conditional"),
@@ -432,6 +436,7 @@ CASES: list[tuple[str, Any, str]] = [
     ("""json_extract_scalar('{"a": "x\\"y"}', '$.a')""", 'x"y', "functions/json"),
     ("""json_extract_scalar('{"a": [10, 20]}', '$.a[1]')""", "20", "functions/json"),
     ("json_extract_scalar('not json', '$.a')", None, "functions/json"),
+    ("""json_extract_scalar('{"a b": {"c": 5}}', '$["a b"].c')""", "5", "functions/json"),
     ("json_array_length('[1, 2, 3]')", 3, "functions/json"),
     ("""json_array_length('{"a": 1}')""", None, "functions/json"),
     ("json_format(json_parse('[1, 2, 3]'))", "[1,2,3]", "functions/json"),
@@ -605,6 +610,7 @@ CASES: list[tuple[str, Any, str]] = [
     ("SELECT array_agg(name ORDER BY id) FROM c_table_conf", ["alice", "bob", None], "functions/aggregate"),
     ("SELECT count(*) FROM c_table_conf WHERE name LIKE 'a%'", 1, "functions/comparison"),
     ("SELECT count(*) FROM c_table_conf WHERE name <> 'alice'", 1, "functions/comparison"),
+    ("SELECT count(*) FROM c_table_conf WHERE id = '1'", ERROR, "functions/comparison"),
     (
         "SELECT sum(n) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
         "FROM c_table_conf ORDER BY id DESC LIMIT 1",
@@ -628,6 +634,7 @@ LOUD_CASES: list[tuple[str, str, str]] = [
     ),
     ("regexp_replace('abc', '(?<l>b)', '${l}')", "named or malformed group", "functions/regexp"),
     ("strpos('a.b.c', '.', 2)", "strpos with an instance", "functions/string"),
+    ("""json_extract('{"a": [1, 2]}', '$.a[*]')""", "JSON path with wildcards", "functions/json"),
     ("date_format(DATE '2020-01-01', '%D')", "date_format/date_parse specifier", "functions/datetime"),
     ("date_format(DATE '2020-01-01', '%U')", "Athena rejects %D %U", "functions/datetime"),
     ("date_parse('2020 1', '%Y %w')", "date_format/date_parse specifier", "functions/datetime"),

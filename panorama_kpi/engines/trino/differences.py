@@ -34,6 +34,19 @@ def _loud(construct: str, hint: str = "") -> Rewrite:
 
 
 DIFFERENCES: tuple[Difference, ...] = (
+    # type errors: Trino converts between text and numbers only with CAST
+    Difference("text = number", "an error", exp.EQ, r.type_mismatch),
+    Difference("text <> number", "an error", exp.NEQ, r.type_mismatch),
+    Difference("text < number", "an error", exp.LT, r.type_mismatch),
+    Difference("text <= number", "an error", exp.LTE, r.type_mismatch),
+    Difference("text > number", "an error", exp.GT, r.type_mismatch),
+    Difference("text >= number", "an error", exp.GTE, r.type_mismatch),
+    Difference("text + number", "an error", exp.Add, r.type_mismatch),
+    Difference("text - number", "an error", exp.Sub, r.type_mismatch),
+    Difference("text * number", "an error", exp.Mul, r.type_mismatch),
+    Difference("text / number", "an error", exp.Div, r.type_mismatch),
+    Difference("text % number", "an error", exp.Mod, r.type_mismatch),
+    Difference("text || number", "an error", exp.DPipe, r.type_mismatch),
     # arithmetic and aggregates
     Difference(
         "x / y", "integers truncate toward zero; decimals keep max scale, round half up", exp.Div, r.division
@@ -77,6 +90,7 @@ DIFFERENCES: tuple[Difference, ...] = (
         "date_format(ts, fmt)", "MySQL specifiers; %D %U %u %V %w %X rejected", exp.TimeToStr, r.mysql_format
     ),
     Difference("date_parse(s, fmt)", "MySQL specifiers", exp.StrToTime, r.mysql_format),
+    Difference("at_timezone(ts, zone)", "ts AT TIME ZONE zone", "at_timezone", r.at_timezone_function),
     Difference("ts AT TIME ZONE zone", "a timestamp with time zone", exp.AtTimeZone, r.at_time_zone),
     Difference(
         "sequence(start, stop)",

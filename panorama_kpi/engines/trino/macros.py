@@ -18,11 +18,16 @@ MACROS: dict[str, str] = {
     "trino_fail(msg)": "CAST('[Athena semantics] ' || msg AS INTEGER)",
     # Exact decimal arithmetic on unscaled 128-bit integers: DuckDB divides decimals in DOUBLE.
     "trino_unscaled(x)": "CAST(replace(CAST(x AS VARCHAR), '.', '') AS HUGEINT)",
-    "trino_rdiv(n, d)": (
+    # round-half-up(n * f0 * product(fs) / d) by long division in 128-bit steps: each step's
+    # multiplier is chosen (at translation) so that no intermediate can overflow.
+    "trino_divide(n, d, f0, fs)": (
         "CASE WHEN n IS NULL OR d IS NULL THEN NULL "
-        "WHEN d = 0 THEN trino_fail('Division by zero') "
-        "ELSE n // d + CASE WHEN 2 * abs(n % d) >= abs(d) THEN sign(n) * sign(d) ELSE 0 END END"
+        "WHEN d = 0 THEN CAST(trino_fail('Division by zero') AS HUGEINT) "
+        "ELSE sign(n) * sign(d) * trino_round_half_up(list_reduce(fs, "
+        "lambda acc, f: {'q': acc.q * f + (acc.r * f) // abs(d), 'r': (acc.r * f) % abs(d)}, "
+        "{'q': abs(n) * f0 // abs(d), 'r': abs(n) * f0 % abs(d)}), abs(d)) END"
     ),
+    "trino_round_half_up(qr, d)": "qr.q + CASE WHEN qr.r >= d - qr.r THEN 1 ELSE 0 END",
     # q / 10^s as exact decimal text; f = 10^s as HUGEINT (DuckDB's ** is DOUBLE).
     "trino_scaled(q, s, f)": (
         "(CASE WHEN q < 0 THEN '-' ELSE '' END) || CAST((abs(q) // f) AS VARCHAR) "

@@ -14,6 +14,7 @@ from sqlglot import exp
 from panorama_kpi.engines.trino import types
 from panorama_kpi.engines.trino.errors import Unsupported
 from panorama_kpi.engines.trino.formats import joda_to_strftime, mysql_to_strftime
+from panorama_kpi.errors import EngineError
 
 T = exp.DataType.Type
 Node = exp.Expr
@@ -43,11 +44,25 @@ def _hugeint(value: int) -> exp.Cast:
     return cast(exp.Literal.string(str(value)), "HUGEINT")
 
 
-def _exact_decimal(numerator: Node, denominator: Node, scale: int, precision: int) -> exp.Cast:
-    """CAST(round-half-up(numerator / denominator) / 10^scale AS DECIMAL) on unscaled integers."""
-    q = call("trino_rdiv", numerator, denominator)
+def _exact_decimal(
+    numerator: Node, denominator: Node, factors: list[int], scale: int, precision: int
+) -> exp.Cast:
+    """CAST(round-half-up(numerator * 10^sum(factors) / denominator) / 10^scale AS DECIMAL),
+    on unscaled 128-bit integers; the first factor multiplies the numerator, the others the
+    remainders of the long division."""
+    first, *rest = factors or [0]
+    steps = exp.cast(exp.Array(expressions=[_hugeint(10**f) for f in rest]), "HUGEINT[]")
+    q = call("trino_divide", numerator, denominator, _hugeint(10**first), steps)
     text = call("trino_scaled", q, exp.Literal.number(scale), _hugeint(10**scale))
     return cast(text, f"DECIMAL({precision}, {scale})")
+
+
+def _factors(shift: int, numerator_digits: int, denominator_digits: int) -> list[int]:
+    """Split 10^shift so that |n| * 10^first and each remainder * 10^step stay below 10^38."""
+    first = min(shift, max(types.MAX_PRECISION - numerator_digits, 0))
+    step = max(types.MAX_PRECISION - denominator_digits, 1)
+    rest = shift - first
+    return [first] + [step] * (rest // step) + ([rest % step] if rest % step else [])
 
 
 def _unscaled(node: Node, precision: int, scale: int) -> Node:
@@ -82,8 +97,8 @@ def division(node: exp.Div) -> Node | None:
     (p1, s1), (p2, s2) = ld, rd
     scale = max(s1, s2)
     precision = min(types.MAX_PRECISION, p1 + s2 + max(0, s2 - s1))
-    numerator = exp.Mul(this=_unscaled(left, p1, s1), expression=_hugeint(10 ** (scale + s2 - s1)))
-    return _exact_decimal(numerator, _unscaled(right, p2, s2), scale, precision)
+    factors = _factors(scale + s2 - s1, p1, p2)
+    return _exact_decimal(_unscaled(left, p1, s1), _unscaled(right, p2, s2), factors, scale, precision)
 
 
 def average(node: exp.Avg) -> Node | None:
@@ -96,7 +111,7 @@ def average(node: exp.Avg) -> Node | None:
     precision, scale = types.decimal(arg) or (types.MAX_PRECISION, 0)
     total = exp.Sum(this=node.this.copy())
     count = exp.Count(this=node.this.copy())
-    return _exact_decimal(_unscaled(total, types.MAX_PRECISION, scale), count, scale, precision)
+    return _exact_decimal(_unscaled(total, types.MAX_PRECISION, scale), count, [], scale, precision)
 
 
 def bigint_aggregate(node: Node) -> Node | None:
@@ -109,6 +124,27 @@ def bigint_aggregate(node: Node) -> Node | None:
     if not isinstance(target, (exp.Sum, exp.CountIf)):
         return None
     return cast(node, "BIGINT")
+
+
+# --- type errors -----------------------------------------------------------------
+
+_NUMERIC = types.INTEGER | types.FLOAT | {T.DECIMAL}
+
+
+def type_mismatch(node: exp.Binary) -> None:
+    """Trino never converts between text and numbers implicitly: '1' = 1 and 'a' || 1 are errors
+    there (DuckDB answers them), so they are errors here too, before anything runs."""
+    kinds = [types.kind(node.left), types.kind(node.right)]
+    other = kinds[1] if kinds[0] in types.TEXT else kinds[0]
+    if isinstance(node, exp.DPipe):  # || joins two strings (or two arrays), nothing else
+        mismatch = other not in types.TEXT and other not in (None, T.UNKNOWN, T.NULL, T.ARRAY)
+    else:
+        mismatch = other in _NUMERIC
+    if set(kinds) & types.TEXT and mismatch:
+        left, right = (types.trino_name(k) for k in kinds)
+        raise EngineError(
+            f"{athena(node)}: Athena cannot apply this operator to {left} and {right}; CAST one side"
+        )
 
 
 # --- casts ----------------------------------------------------------------------
@@ -242,9 +278,17 @@ _WALL_CLOCK = (
 )
 
 
-def at_time_zone(node: exp.AtTimeZone) -> Node | None:
+def at_timezone_function(node: exp.Anonymous) -> Node:
+    """at_timezone(ts, zone) is ts AT TIME ZONE zone."""
+    if len(node.expressions) != 2:
+        raise Unsupported(f"{athena(node)} with {len(node.expressions)} arguments")
+    zoned = exp.AtTimeZone(this=node.expressions[0], zone=node.expressions[1])
+    return at_time_zone(zoned, node.parent) or zoned
+
+
+def at_time_zone(node: exp.AtTimeZone, parent: exp.Expr | None = None) -> Node | None:
     """AT TIME ZONE: a zoned value DuckDB cannot keep; only its wall-clock reading is reproduced."""
-    parent = node.parent
+    parent = parent or node.parent
     wall = (
         isinstance(parent, _WALL_CLOCK)
         or (isinstance(parent, exp.Anonymous) and parent.name.lower() == "strftime")
@@ -348,11 +392,14 @@ def regexp_extract(node: exp.RegexpExtract) -> Node:
 def json_path(node: exp.JSONExtract | exp.JSONExtractScalar) -> Node:
     name = "trino_json_extract_scalar" if isinstance(node, exp.JSONExtractScalar) else "trino_json_extract"
     path = node.expression
-    text = path.sql("athena") if isinstance(path, exp.JSONPath) else None
-    if text is None:
+    if not isinstance(path, exp.JSONPath):
         raise Unsupported(f"{athena(node)} with a path that is not a literal")
+    plain = (exp.JSONPath, exp.JSONPathRoot, exp.JSONPathKey, exp.JSONPathSubscript)
+    if any(not isinstance(part, plain) for part in path.find_all(exp.JSONPathPart)):
+        raise Unsupported("a JSON path with wildcards, slices or filters")
+    text = exp.Literal.string(path.sql("duckdb").strip("'"))  # DuckDB spells $["a b"] as $."a b"
     returns = "VARCHAR" if isinstance(node, exp.JSONExtractScalar) else "JSON"
-    return call(name, node.this, exp.Literal.string(text.strip("'")), returns=returns)
+    return call(name, node.this, text, returns=returns)
 
 
 def array_contains(node: exp.ArrayContains) -> Node:

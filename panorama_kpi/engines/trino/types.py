@@ -51,6 +51,8 @@ def datatype(node: exp.Expr) -> exp.DataType | None:
 
 def kind(node: exp.Expr) -> Any:
     """The node's type; number literals typed as Trino types them (1.5 is a DECIMAL, not a DOUBLE)."""
+    if isinstance(node, exp.Null):
+        return T.NULL
     literal = node.this if isinstance(node, (exp.Neg, exp.Paren)) else node
     if isinstance(literal, exp.Literal) and not literal.is_string:
         text = str(literal.this).lower()
@@ -83,6 +85,16 @@ def _branches(node: exp.Expr) -> list[exp.Expr]:
     if isinstance(node, exp.If):
         return [b for b in (node.args.get("true"), node.args.get("false")) if b is not None]
     return []
+
+
+_NAMES = {T.INT: "integer", T.INT128: "bigint", T.TEXT: "varchar", T.DOUBLE: "double", T.FLOAT: "real"}
+
+
+def trino_name(k: Any) -> str:
+    """Trino's name of a type, for messages."""
+    if k in TIMESTAMP:
+        return "timestamp"
+    return _NAMES.get(k) or str(getattr(k, "value", k)).lower()
 
 
 def params(t: exp.DataType) -> list[int]:
