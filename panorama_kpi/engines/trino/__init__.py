@@ -23,7 +23,7 @@ from sqlglot.schema import MappingSchema
 from panorama_kpi.engines.trino.differences import DIFFERENCES, rewrites_for
 from panorama_kpi.engines.trino.errors import Unsupported, error_message
 from panorama_kpi.engines.trino.macros import install
-from panorama_kpi.engines.trino.rewrites import DECIMAL_LITERAL
+from panorama_kpi.engines.trino.nodes import DECIMAL_LITERAL
 from panorama_kpi.errors import EngineError
 
 __all__ = ["DIFFERENCES", "Schema", "Unsupported", "error_message", "install", "translate"]

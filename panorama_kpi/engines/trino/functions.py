@@ -1,8 +1,7 @@
-"""Rewrites of annotated sqlglot nodes into DuckDB SQL that answers as Trino does.
+"""Rewrites for functions: dates and times, strings, regular expressions, URLs, JSON, arrays.
 
-Each function takes one node (children already rewritten) and returns its
-replacement, or None to keep it. They are listed, with what they fix, in the one
-table of differences (`differences.py`); nothing else calls them.
+Each function takes one annotated node (children already rewritten) and returns its
+replacement, or None to keep it; `differences.py` lists them with what they fix.
 """
 
 from __future__ import annotations
@@ -14,193 +13,7 @@ from sqlglot import exp
 from panorama_kpi.engines.trino import types
 from panorama_kpi.engines.trino.errors import Unsupported
 from panorama_kpi.engines.trino.formats import joda_to_strftime, mysql_to_strftime
-from panorama_kpi.errors import EngineError
-
-T = exp.DataType.Type
-Node = exp.Expr
-DECIMAL_LITERAL = "trino_decimal_literal"  # meta flag: the string of a DECIMAL '...' literal
-
-
-def call(name: str, *args: Node, returns: str | None = None) -> exp.Anonymous:
-    """A DuckDB function or macro call, typed for the rewrites of its parents."""
-    out = exp.Anonymous(this=name, expressions=list(args))
-    if returns:
-        out.type = exp.DataType.build(returns, dialect="duckdb")
-    return out
-
-
-def cast(node: Node, to: str | exp.DataType) -> exp.Cast:
-    target = exp.DataType.build(to, dialect="duckdb") if isinstance(to, str) else to
-    out = exp.Cast(this=node, to=target)
-    out.type = target
-    return out
-
-
-def athena(node: Node) -> str:
-    return node.sql("athena")
-
-
-def _hugeint(value: int) -> exp.Cast:
-    return cast(exp.Literal.string(str(value)), "HUGEINT")
-
-
-def _exact_decimal(
-    numerator: Node, denominator: Node, factors: list[int], scale: int, precision: int
-) -> exp.Cast:
-    """CAST(round-half-up(numerator * 10^sum(factors) / denominator) / 10^scale AS DECIMAL),
-    on unscaled 128-bit integers; the first factor multiplies the numerator, the others the
-    remainders of the long division."""
-    first, *rest = factors or [0]
-    steps = exp.cast(exp.Array(expressions=[_hugeint(10**f) for f in rest]), "HUGEINT[]")
-    q = call("trino_divide", numerator, denominator, _hugeint(10**first), steps)
-    text = call("trino_scaled", q, exp.Literal.number(scale), _hugeint(10**scale))
-    return cast(text, f"DECIMAL({precision}, {scale})")
-
-
-def _factors(shift: int, numerator_digits: int, denominator_digits: int) -> list[int]:
-    """Split 10^shift so that |n| * 10^first and each remainder * 10^step stay below 10^38."""
-    first = min(shift, max(types.MAX_PRECISION - numerator_digits, 0))
-    step = max(types.MAX_PRECISION - denominator_digits, 1)
-    rest = shift - first
-    return [first] + [step] * (rest // step) + ([rest % step] if rest % step else [])
-
-
-def _unscaled(node: Node, precision: int, scale: int) -> Node:
-    """The unscaled integer of a value at Trino's (precision, scale), whatever DuckDB typed it."""
-    return call("trino_unscaled", cast(node, f"DECIMAL({precision}, {scale})"))
-
-
-# --- arithmetic -----------------------------------------------------------------
-
-
-def division(node: exp.Div) -> Node | None:
-    """Integer operands truncate; decimals divide exactly (half up) at Trino's scale."""
-    left, right = node.left, node.right
-    lk, rk = types.kind(left), types.kind(right)
-    if lk in types.FLOAT or rk in types.FLOAT or T.NULL in (lk, rk):
-        return None
-    if (
-        lk in types.INTEGER
-        and rk in types.INTEGER
-        and not types.is_decimal(left)
-        and not types.is_decimal(right)
-    ):
-        out = exp.IntDiv(this=left, expression=right)
-        out.type = exp.DataType.build("BIGINT")
-        return out
-    ld, rd = types.decimal(left), types.decimal(right)
-    if ld is None or rd is None:
-        raise Unsupported(
-            f"division {athena(node)} of operands whose types the local engine cannot tell",
-            "CAST the operands (Athena truncates integer division)",
-        )
-    (p1, s1), (p2, s2) = ld, rd
-    scale = max(s1, s2)
-    precision = min(types.MAX_PRECISION, p1 + s2 + max(0, s2 - s1))
-    factors = _factors(scale + s2 - s1, p1, p2)
-    return _exact_decimal(_unscaled(left, p1, s1), _unscaled(right, p2, s2), factors, scale, precision)
-
-
-def average(node: exp.Avg) -> Node | None:
-    """avg of a decimal is a decimal of the same type, rounded half up (DuckDB: DOUBLE)."""
-    arg = node.this.this if isinstance(node.this, exp.Distinct) else node.this
-    if types.kind(arg) != T.DECIMAL:
-        return None
-    if isinstance(node.parent, exp.Window):
-        raise Unsupported("avg of a decimal over a window", "CAST the argument to DOUBLE")
-    precision, scale = types.decimal(arg) or (types.MAX_PRECISION, 0)
-    total = exp.Sum(this=node.this.copy())
-    count = exp.Count(this=node.this.copy())
-    return _exact_decimal(_unscaled(total, types.MAX_PRECISION, scale), count, [], scale, precision)
-
-
-def bigint_aggregate(node: Node) -> Node | None:
-    """sum of integers and count_if are BIGINT in Trino (DuckDB: HUGEINT, no overflow error)."""
-    target = node.this if isinstance(node, exp.Window) else node
-    if isinstance(node, (exp.Sum, exp.CountIf)) and isinstance(node.parent, exp.Window):
-        return None
-    if isinstance(target, exp.Sum) and types.kind(target.this) not in types.INTEGER:
-        return None
-    if not isinstance(target, (exp.Sum, exp.CountIf)):
-        return None
-    return cast(node, "BIGINT")
-
-
-# --- type errors -----------------------------------------------------------------
-
-_NUMERIC = types.INTEGER | types.FLOAT | {T.DECIMAL}
-
-
-def type_mismatch(node: exp.Binary) -> None:
-    """Trino never converts between text and numbers implicitly: '1' = 1 and 'a' || 1 are errors
-    there (DuckDB answers them), so they are errors here too, before anything runs."""
-    kinds = [types.kind(node.left), types.kind(node.right)]
-    other = kinds[1] if kinds[0] in types.TEXT else kinds[0]
-    if isinstance(node, exp.DPipe):  # || joins two strings (or two arrays), nothing else
-        mismatch = other not in types.TEXT and other not in (None, T.UNKNOWN, T.NULL, T.ARRAY)
-    else:
-        mismatch = other in _NUMERIC
-    if set(kinds) & types.TEXT and mismatch:
-        left, right = (types.trino_name(k) for k in kinds)
-        raise EngineError(
-            f"{athena(node)}: Athena cannot apply this operator to {left} and {right}; CAST one side"
-        )
-
-
-# --- casts ----------------------------------------------------------------------
-
-
-_TYPE_NAMES = {
-    T.INT: "INT",
-    T.BIGINT: "BIGINT",
-    T.SMALLINT: "SMALLINT",
-    T.TINYINT: "TINYINT",
-    T.FLOAT: "REAL",
-}
-
-
-def conversion(node: exp.Cast) -> Node | None:
-    """Casts Trino performs differently: strict integer and boolean text, millisecond timestamps."""
-    to, source = node.to, types.kind(node.this)
-    safe = isinstance(node, exp.TryCast)
-    untyped = source in (None, T.UNKNOWN)
-    if (to.this in types.INTEGER or to.this in types.FLOAT) and (source in types.TEXT or untyped):
-        # Java's parseLong/parseDouble on the trimmed text: '12.5' is no integer, 'inf' no double.
-        family = "int" if to.this in types.INTEGER else "double"
-        suffix = "any" if untyped else "text"
-        if safe:
-            node.set("this", call(f"trino_{family}_{suffix}", node.this))
-        else:
-            name = exp.Literal.string(_TYPE_NAMES.get(to.this, str(to.this.value)))
-            node.set("this", call(f"trino_strict_{family}_{suffix}", node.this, name))
-        return None
-    if to.this == T.BOOLEAN and source in types.TEXT:
-        return call("trino_bool_text" if safe else "trino_strict_bool_text", node.this)
-    if to.this in types.TEXT and source in types.FLOAT:
-        raise Unsupported(
-            f"{athena(node)} (Athena writes doubles in scientific notation)", "use format('%s', x) or round()"
-        )
-    if to.this in types.TEXT and source == T.TIMESTAMPTZ:
-        raise Unsupported(f"{athena(node)} of a timestamp with time zone", "format it with date_format")
-    precision = types.timestamp_precision(node.this)
-    if to.this in types.TEXT and precision is not None:
-        fraction = {0: "", 3: ".%g", 6: ".%f"}.get(precision)
-        if fraction is None:
-            raise Unsupported(f"{athena(node)} of a timestamp({precision})")
-        return call("strftime", node.this, exp.Literal.string(f"%Y-%m-%d %H:%M:%S{fraction}"))
-    if to.this == T.DECIMAL and not to.expressions:
-        # DECIMAL '1.50' is DECIMAL(3,2); CAST(x AS DECIMAL) is DECIMAL(38,0) (DuckDB: (18,3)).
-        literal = node.this.meta.get(DECIMAL_LITERAL) and types.decimal_of_literal(node.this.this.strip())
-        precision, scale = literal or (types.MAX_PRECISION, 0)
-        node.set("to", exp.DataType.build(f"DECIMAL({precision}, {scale})", dialect="duckdb"))
-        node.type = node.to
-        return None
-    if to.this in (T.TIMESTAMP, T.TIMESTAMPNTZ) and not to.expressions:
-        # Trino's TIMESTAMP is timestamp(3): values round to the millisecond.
-        node.set("to", exp.DataType.build("TIMESTAMP_MS", dialect="duckdb"))
-        node.type = node.to
-    return None
-
+from panorama_kpi.engines.trino.nodes import Node, T, athena, call, cast
 
 # --- date and time --------------------------------------------------------------
 
@@ -434,14 +247,6 @@ def array_slice(node: exp.ArraySlice) -> Node:
     return call("trino_slice", node.this, node.args["start"], node.args["end"])
 
 
-def by_value(node: exp.ArgMax | exp.ArgMin) -> Node | None:
-    """max_by/min_by return x of the extreme row even when that x is NULL (DuckDB skips NULL x)."""
-    if node.args.get("count") is not None:
-        return None
-    name = "arg_max_null" if isinstance(node, exp.ArgMax) else "arg_min_null"
-    return call(name, node.this, node.expression)
-
-
 def zipped_unnest(node: exp.Unnest) -> Node | None:
     """UNNEST(a, b) AS t(x, y) zips the arrays (DuckDB's UNNEST takes one): one UNNEST per column."""
     arrays = node.expressions
@@ -455,17 +260,3 @@ def zipped_unnest(node: exp.Unnest) -> Node | None:
         *(exp.alias_(exp.Unnest(expressions=[a]), n) for a, n in zip(arrays, names, strict=True))
     )
     return exp.Subquery(this=select, alias=exp.TableAlias(this=alias.this.copy()))
-
-
-def exact_distinct(node: exp.ApproxDistinct) -> Node:
-    """approx_distinct: the exact count, which is within Athena's documented 2.3% error."""
-    out = exp.Count(this=exp.Distinct(expressions=[node.this]))
-    out.type = exp.DataType.build("BIGINT")
-    return out
-
-
-def unsupported(construct: str, hint: str = "") -> Callable[[Node], Node]:
-    def rewrite(node: Node) -> Node:
-        raise Unsupported(construct, hint)
-
-    return rewrite
