@@ -93,6 +93,9 @@ DIFFERENCES: tuple[Difference, ...] = (
     ),
     Difference("date_parse(s, fmt)", "MySQL specifiers", exp.StrToTime, f.mysql_format),
     Difference("at_timezone(ts, zone)", "ts AT TIME ZONE zone", "at_timezone", f.at_timezone_function),
+    Difference("from_unixtime(x, zone)", "a timestamp in that zone", exp.UnixToTime, f.from_unixtime_zone),
+    Difference("to_iso8601(x)", "ISO 8601 text", "to_iso8601", f.to_iso8601),
+    Difference("current_timezone()", "UTC, Athena's session zone", exp.CurrentTimezone, f.current_timezone),
     Difference("ts AT TIME ZONE zone", "a timestamp with time zone", exp.AtTimeZone, f.at_time_zone),
     Difference(
         "sequence(start, stop)",
@@ -107,6 +110,8 @@ DIFFERENCES: tuple[Difference, ...] = (
         f.zipped_unnest,
     ),
     # strings and regular expressions
+    Difference("trim/ltrim/rtrim(s)", "Java whitespace removed, not only spaces", exp.Trim, f.trim),
+    Difference("format(fmt, ...)", "Java's Formatter", exp.Format, f.format_text),
     Difference("split_part(s, d, i)", "NULL past the last field", exp.SplitPart, f.split_part),
     Difference(
         "substr(s, start[, n])", "'' when start is 0 or outside the string", exp.Substring, f.substring

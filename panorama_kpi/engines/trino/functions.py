@@ -6,6 +6,7 @@ replacement, or None to keep it; `differences.py` lists them with what they fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlglot import exp
@@ -118,6 +119,35 @@ def at_time_zone(node: exp.AtTimeZone, parent: exp.Expr | None = None) -> Node |
     return None
 
 
+def from_unixtime_zone(node: exp.UnixToTime) -> Node | None:
+    """from_unixtime(x, zone) is in that zone (sqlglot drops the zone): x AT TIME ZONE zone."""
+    if node.args.get("hours") is not None or node.args.get("minutes") is not None:
+        raise Unsupported("from_unixtime with an hours and minutes offset")
+    zone, parent = node.args.get("zone"), node.parent
+    if zone is None:
+        return None
+    node.set("zone", None)
+    zoned = exp.AtTimeZone(this=node, zone=zone)
+    return at_time_zone(zoned, parent) or zoned
+
+
+def to_iso8601(node: exp.Anonymous) -> Node:
+    """to_iso8601 of a date or a timestamp, with the timestamp's fraction digits."""
+    (value,) = node.expressions if len(node.expressions) == 1 else (None,)
+    if value is None:
+        raise Unsupported(f"{athena(node)} with {len(node.expressions)} arguments")
+    if types.kind(value) == T.DATE:
+        return call("strftime", value, exp.Literal.string("%Y-%m-%d"), returns="VARCHAR")
+    fraction = {0: "", 3: ".%g", 6: ".%f"}.get(types.timestamp_precision(value) or -1)
+    if fraction is None:
+        raise Unsupported("to_iso8601 of a value that is not a date or a timestamp")
+    return call("strftime", value, exp.Literal.string(f"%Y-%m-%dT%H:%M:%S{fraction}"), returns="VARCHAR")
+
+
+def current_timezone(node: exp.CurrentTimezone) -> Node:
+    return exp.Literal.string("UTC")  # Athena's session zone, as the engine's
+
+
 def sequence(node: exp.GenerateSeries) -> Node | None:
     """sequence() steps by -1 when stop < start, and of DATEs is an array of DATEs."""
     start, end = node.args["start"], node.args["end"]
@@ -150,6 +180,37 @@ def macro(name: str, arity: int = 0, returns: str = "VARCHAR") -> Callable[[Node
 
 def _arguments(node: Node) -> list[Node]:
     return [v for v in node.args.values() if isinstance(v, exp.Expr)]
+
+
+def trim(node: exp.Trim) -> Node | None:
+    """trim/ltrim/rtrim remove Java whitespace (tabs, line breaks, ...), DuckDB's only spaces."""
+    if node.args.get("expression") is not None:
+        return None  # trim(s, chars): the same on both
+    position = str(node.args.get("position") or "BOTH").upper()
+    name = {"LEADING": "trino_ltrim", "TRAILING": "trino_rtrim"}.get(position, "trino_trim_whitespace")
+    return call(name, node.this, returns="VARCHAR")
+
+
+def format_text(node: exp.Format) -> Node:
+    """format(): Java's Formatter. DuckDB's format() is another syntax, printf takes C's; only
+    the conversions that print alike are translated: %s of non-floats, %d of integers, %%."""
+    fmt, args = node.this, list(node.expressions)
+    if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+        raise Unsupported("format with a format that is not a string literal")
+    specs = re.findall(r"%(-?\d*)([a-zA-Z%])", fmt.this)
+    used = [conv for _, conv in specs if conv != "%"]
+    if any(conv not in "sd" for conv in used) or len(used) != len(args) or "$" in fmt.this:
+        raise Unsupported("format conversions other than %s, %d and %%")
+    printed = []
+    for conv, arg in zip(used, args, strict=True):
+        k = types.kind(arg)
+        if conv == "s" and (k in types.TEXT or k in types.INTEGER or k == T.BOOLEAN):
+            printed.append(arg if k in types.TEXT else cast(arg, "VARCHAR"))
+        elif conv == "d" and k in types.INTEGER:
+            printed.append(arg)
+        else:
+            raise Unsupported(f"format %{conv} of a {types.trino_name(k)}")
+    return call("printf", fmt, *printed, returns="VARCHAR")
 
 
 def split_part(node: exp.SplitPart) -> Node:

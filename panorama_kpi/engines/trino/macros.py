@@ -14,6 +14,8 @@ from typing import Any
 # RFC 3986, appendix B: 2 scheme, 4 authority, 5 path, 6 ?query, 7 query, 8 #fragment, 9 fragment.
 _URL = r"'^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?'"
 
+_SPACE = r"[\t\n\x0B\f\r\x1C-\x20\x{1680}\x{2000}-\x{2006}\x{2008}-\x{200A}\x{2028}\x{2029}\x{205F}\x{3000}]"
+
 MACROS: dict[str, str] = {
     "trino_fail(msg)": "CAST('[Athena semantics] ' || msg AS INTEGER)",
     # Exact decimal arithmetic on unscaled 128-bit integers: DuckDB divides decimals in DOUBLE.
@@ -56,6 +58,10 @@ MACROS: dict[str, str] = {
         "CASE WHEN x IS NULL THEN NULL WHEN trino_bool_text(x) IS NOT NULL THEN trino_bool_text(x) "
         "ELSE CAST(trino_fail('Cannot cast ''' || x || ''' to BOOLEAN') AS BOOLEAN) END"
     ),
+    # Java's Character.isWhitespace: what Trino's trim, ltrim and rtrim remove.
+    "trino_ltrim(s)": f"regexp_replace(s, '^{_SPACE}+', '')",
+    "trino_rtrim(s)": f"regexp_replace(s, '{_SPACE}+$', '')",
+    "trino_trim_whitespace(s)": "trino_rtrim(trino_ltrim(s))",
     "trino_split_part(s, d, i)": (
         "CASE WHEN i < 1 THEN CAST(trino_fail('Index must be greater than zero') AS VARCHAR) "
         "WHEN i > len(string_split(s, d)) THEN NULL ELSE split_part(s, d, i) END"

@@ -146,9 +146,16 @@ def conversion(node: exp.Cast) -> Node | None:
         return None
     if to.this == T.BOOLEAN and source in types.TEXT:
         return call("trino_bool_text" if safe else "trino_strict_bool_text", node.this)
+    if to.this in types.TEXT and to.expressions and source in types.TEXT:
+        # varchar(n): Trino truncates to n characters; DuckDB ignores the length.
+        lengths = types.params(to)
+        if lengths:
+            node.set("to", exp.DataType.build("VARCHAR", dialect="duckdb"))
+            first, count = exp.Literal.number(1), exp.Literal.number(lengths[0])
+            return call("substring", node, first, count, returns="VARCHAR")
     if to.this in types.TEXT and source in types.FLOAT:
         raise Unsupported(
-            f"{athena(node)} (Athena writes doubles in scientific notation)", "use format('%s', x) or round()"
+            f"{athena(node)} (Athena writes doubles in scientific notation)", "CAST it to DECIMAL first"
         )
     if to.this in types.TEXT and source == T.TIMESTAMPTZ:
         raise Unsupported(f"{athena(node)} of a timestamp with time zone", "format it with date_format")
