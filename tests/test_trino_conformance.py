@@ -81,6 +81,11 @@ CASES: list[tuple[str, Any, str]] = [
     ("ln(1)", 0.0, "functions/math"),
     ("log10(1000)", 3.0, "functions/math"),
     ("log2(8)", 3.0, "functions/math"),
+    ("cbrt(27)", 3.0, "functions/math"),
+    ("e() = exp(1)", True, "functions/math"),
+    ("infinity()", float("inf"), "functions/math"),
+    ("is_nan(nan())", True, "functions/math"),
+    ("is_finite(1e0 / 0)", False, "functions/math"),
     ("greatest(1, 5, 3)", 5, "functions/comparison"),
     ("least(1, NULL)", None, "functions/comparison"),
     # --- decimals: functions/decimal -------------------------------------------------
@@ -236,6 +241,11 @@ CASES: list[tuple[str, Any, str]] = [
     ("minute(TIMESTAMP '2020-01-01 13:14:15')", 14, "functions/datetime"),
     ("second(TIMESTAMP '2020-01-01 13:14:15')", 15, "functions/datetime"),
     ("extract(YEAR FROM DATE '2020-05-05')", 2020, "functions/datetime"),
+    ("extract(DOW FROM DATE '2020-01-05')", 7, "functions/datetime"),
+    ("extract(DAY_OF_WEEK FROM DATE '2020-01-06')", 1, "functions/datetime"),
+    ("extract(DOY FROM DATE '2020-02-01')", 32, "functions/datetime"),
+    ("extract(YEAR_OF_WEEK FROM DATE '2021-01-01')", 2020, "functions/datetime"),
+    ("millisecond(TIMESTAMP '2020-01-01 00:00:05.321')", 321, "functions/datetime"),
     (
         "date_format(TIMESTAMP '2001-08-22 03:04:05.321', '%Y-%m-%d %H:%i:%s')",
         "2001-08-22 03:04:05",
@@ -356,6 +366,9 @@ CASES: list[tuple[str, Any, str]] = [
     ("starts_with('abc', 'ab')", True, "functions/string"),
     ("chr(65)", "A", "functions/string"),
     ("split('a,b,c', ',')", ["a", "b", "c"], "functions/string"),
+    ("split('a,b,c', ',', 2)", ["a", "b,c"], "functions/string"),
+    ("split('a,b,c', ',', 5)", ["a", "b", "c"], "functions/string"),
+    ("hamming_distance('abc', 'abd')", 1, "functions/string"),
     ("levenshtein_distance('kitten', 'sitting')", 3, "functions/string"),
     ("lower(NULL)", None, "functions/string"),
     # --- LIKE and NULL: functions/comparison, functions/logical, functions/conditional --

@@ -71,6 +71,15 @@ DIFFERENCES: tuple[Difference, ...] = (
     ),
     Difference("max_by(x, y)", "x of the row with the largest y, NULL x included", exp.ArgMax, n.by_value),
     Difference("min_by(x, y)", "x of the row with the smallest y, NULL x included", exp.ArgMin, n.by_value),
+    Difference("cbrt(x)", "exact for perfect cubes", exp.Cbrt, f.macro("trino_cbrt", 1, "DOUBLE")),
+    Difference("e()", "Euler's number", "e", f.macro("trino_e", 0, "DOUBLE")),
+    Difference("infinity()", "positive infinity", "infinity", f.macro("trino_infinity", 0, "DOUBLE")),
+    Difference("nan()", "not a number", "nan", f.macro("trino_nan", 0, "DOUBLE")),
+    Difference(
+        "hamming_distance(a, b)", "positions that differ", "hamming_distance", f.macro("hamming", 2, "BIGINT")
+    ),
+    Difference("is_finite(x)", "neither infinite nor NaN", "is_finite", f.macro("isfinite", 1, "BOOLEAN")),
+    Difference("is_infinite(x)", "infinite", "is_infinite", f.macro("isinf", 1, "BOOLEAN")),
     # casts
     Difference(
         "CAST / TRY_CAST",
@@ -96,6 +105,15 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference("from_unixtime(x, zone)", "a timestamp in that zone", exp.UnixToTime, f.from_unixtime_zone),
     Difference("to_iso8601(x)", "ISO 8601 text", "to_iso8601", f.to_iso8601),
     Difference("current_timezone()", "UTC, Athena's session zone", exp.CurrentTimezone, f.current_timezone),
+    Difference(
+        "extract(DOW | DOY | YOW ... FROM x)", "ISO day of week (Sunday is 7)", exp.Extract, f.extract_field
+    ),
+    Difference(
+        "millisecond(ts)",
+        "the millisecond of the second",
+        "millisecond",
+        f.macro("trino_millisecond", 1, "BIGINT"),
+    ),
     Difference("ts AT TIME ZONE zone", "a timestamp with time zone", exp.AtTimeZone, f.at_time_zone),
     Difference(
         "sequence(start, stop)",
@@ -112,6 +130,9 @@ DIFFERENCES: tuple[Difference, ...] = (
     # strings and regular expressions
     Difference("trim/ltrim/rtrim(s)", "Java whitespace removed, not only spaces", exp.Trim, f.trim),
     Difference("format(fmt, ...)", "Java's Formatter", exp.Format, f.format_text),
+    Difference(
+        "split(s, d, limit)", "at most limit elements, the last holding the rest", exp.Split, f.split_limit
+    ),
     Difference("split_part(s, d, i)", "NULL past the last field", exp.SplitPart, f.split_part),
     Difference(
         "substr(s, start[, n])", "'' when start is 0 or outside the string", exp.Substring, f.substring

@@ -144,6 +144,26 @@ def to_iso8601(node: exp.Anonymous) -> Node:
     return call("strftime", value, exp.Literal.string(f"%Y-%m-%dT%H:%M:%S{fraction}"), returns="VARCHAR")
 
 
+# EXTRACT fields Trino names differently from DuckDB (DOW: DuckDB counts Sunday as 0).
+_EXTRACT = {
+    "DOW": "isodow",
+    "DAY_OF_WEEK": "isodow",
+    "DOY": "doy",
+    "DAY_OF_YEAR": "doy",
+    "DAY_OF_MONTH": "day",
+    "YOW": "isoyear",
+    "YEAR_OF_WEEK": "isoyear",
+    "WEEK": "week",
+}
+
+
+def extract_field(node: exp.Extract) -> Node | None:
+    field = node.this.name.upper() if isinstance(node.this, (exp.Var, exp.Identifier)) else ""
+    if field not in _EXTRACT:
+        return None
+    return call("date_part", exp.Literal.string(_EXTRACT[field]), node.expression, returns="BIGINT")
+
+
 def current_timezone(node: exp.CurrentTimezone) -> Node:
     return exp.Literal.string("UTC")  # Athena's session zone, as the engine's
 
@@ -211,6 +231,14 @@ def format_text(node: exp.Format) -> Node:
         else:
             raise Unsupported(f"format %{conv} of a {types.trino_name(k)}")
     return call("printf", fmt, *printed, returns="VARCHAR")
+
+
+def split_limit(node: exp.Split) -> Node | None:
+    """split(s, d, limit): the last element holds the rest (sqlglot drops the limit)."""
+    limit = node.args.get("limit")
+    if limit is None:
+        return None
+    return call("trino_split_limit", node.this, node.expression, limit, returns="VARCHAR[]")
 
 
 def split_part(node: exp.SplitPart) -> Node:

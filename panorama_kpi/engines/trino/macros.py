@@ -29,7 +29,28 @@ MACROS: dict[str, str] = {
         "lambda acc, f: {'q': acc.q * f + (acc.r * f) // abs(d), 'r': (acc.r * f) % abs(d)}, "
         "{'q': abs(n) * f0 // abs(d), 'r': abs(n) * f0 % abs(d)}), abs(d)) END"
     ),
-    "trino_round_half_up(qr, d)": "qr.q + CASE WHEN qr.r >= d - qr.r THEN 1 ELSE 0 END",
+    # The same when a remainder times 10 could overflow: x10 as 2x + 8x by doublings, unsigned.
+    "trino_divide_wide(n, d, f0, k)": (
+        "CASE WHEN n IS NULL OR d IS NULL THEN NULL "
+        "WHEN d = 0 THEN CAST(trino_fail('Division by zero') AS HUGEINT) "
+        "ELSE sign(n) * sign(d) * trino_round_half_up(list_reduce(range(k), "
+        "lambda acc, i: trino_times10(acc, CAST(abs(d) AS UHUGEINT)), "
+        "{'q': CAST(abs(n) * f0 // abs(d) AS UHUGEINT), 'r': CAST(abs(n) * f0 % abs(d) AS UHUGEINT)}), "
+        "CAST(abs(d) AS UHUGEINT)) END"
+    ),
+    "trino_double_qr(q, r, d)": (
+        "{'q': q + q + CASE WHEN r >= d - r THEN CAST(1 AS UHUGEINT) ELSE CAST(0 AS UHUGEINT) END, "
+        "'r': CASE WHEN r >= d - r THEN r - (d - r) ELSE r + r END}"
+    ),
+    "trino_sum_qr(a, b, d)": (
+        "{'q': a.q + b.q + CASE WHEN a.r >= d - b.r THEN CAST(1 AS UHUGEINT) ELSE CAST(0 AS UHUGEINT) END, "
+        "'r': CASE WHEN a.r >= d - b.r THEN a.r - (d - b.r) ELSE a.r + b.r END}"
+    ),
+    "trino_times10(v, d)": (
+        "list_transform([trino_double_qr(v.q, v.r, d)], lambda v2: list_transform([trino_double_qr(v2.q, v2.r, d)], "
+        "lambda v4: trino_sum_qr(trino_double_qr(v4.q, v4.r, d), v2, d))[1])[1]"
+    ),
+    "trino_round_half_up(qr, d)": "CAST(qr.q AS HUGEINT) + CASE WHEN qr.r >= d - qr.r THEN 1 ELSE 0 END",
     # q / 10^s as exact decimal text; f = 10^s as HUGEINT (DuckDB's ** is DOUBLE).
     "trino_scaled(q, s, f)": (
         "(CASE WHEN q < 0 THEN '-' ELSE '' END) || CAST((abs(q) // f) AS VARCHAR) "
@@ -62,6 +83,16 @@ MACROS: dict[str, str] = {
     "trino_ltrim(s)": f"regexp_replace(s, '^{_SPACE}+', '')",
     "trino_rtrim(s)": f"regexp_replace(s, '{_SPACE}+$', '')",
     "trino_trim_whitespace(s)": "trino_rtrim(trino_ltrim(s))",
+    "trino_split_limit(s, d, n)": (
+        "CASE WHEN n < 1 THEN string_split(s, d)[1:trino_fail('Limit must be positive')] "
+        "WHEN n >= len(string_split(s, d)) THEN string_split(s, d) "
+        "ELSE list_append(string_split(s, d)[1:n - 1], array_to_string(string_split(s, d)[n:], d)) END"
+    ),
+    "trino_millisecond(t)": "millisecond(t) % 1000",
+    "trino_cbrt(x)": "CASE WHEN round(cbrt(x)) * round(cbrt(x)) * round(cbrt(x)) = x THEN round(cbrt(x)) ELSE cbrt(x) END",
+    "trino_e()": "exp(1)",
+    "trino_infinity()": "CAST('Infinity' AS DOUBLE)",
+    "trino_nan()": "CAST('NaN' AS DOUBLE)",
     "trino_split_part(s, d, i)": (
         "CASE WHEN i < 1 THEN CAST(trino_fail('Index must be greater than zero') AS VARCHAR) "
         "WHEN i > len(string_split(s, d)) THEN NULL ELSE split_part(s, d, i) END"

@@ -15,24 +15,25 @@ from panorama_kpi.errors import EngineError
 
 
 def _exact_decimal(
-    numerator: Node, denominator: Node, factors: list[int], scale: int, precision: int
+    numerator: Node, denominator: Node, shift: int, digits: tuple[int, int], scale: int, precision: int
 ) -> exp.Cast:
-    """CAST(round-half-up(numerator * 10^sum(factors) / denominator) / 10^scale AS DECIMAL),
-    on unscaled 128-bit integers; the first factor multiplies the numerator, the others the
-    remainders of the long division."""
-    first, *rest = factors or [0]
-    steps = exp.cast(exp.Array(expressions=[hugeint(10**f) for f in rest]), "HUGEINT[]")
-    q = call("trino_divide", numerator, denominator, hugeint(10**first), steps)
+    """CAST(round-half-up(numerator * 10^shift / denominator) / 10^scale AS DECIMAL) on unscaled
+    128-bit integers, by long division whose steps cannot overflow: `digits` bound the
+    numerator's and the denominator's digits. 10^first multiplies the numerator; each later
+    step multiplies the remainder, by 10^step where 10^38 allows it, else digit by digit by
+    doubling in unsigned 128 bits (a divisor of 37 or 38 digits)."""
+    numerator_digits, denominator_digits = digits
+    first = min(shift, max(types.MAX_PRECISION - numerator_digits, 0))
+    rest = shift - first
+    step = types.MAX_PRECISION - denominator_digits
+    if rest and step < 2:
+        q = call("trino_divide_wide", numerator, denominator, hugeint(10**first), exp.Literal.number(rest))
+    else:
+        steps = [step] * (rest // step) + ([rest % step] if rest % step else []) if rest else []
+        factors = exp.cast(exp.Array(expressions=[hugeint(10**f) for f in steps]), "HUGEINT[]")
+        q = call("trino_divide", numerator, denominator, hugeint(10**first), factors)
     text = call("trino_scaled", q, exp.Literal.number(scale), hugeint(10**scale))
     return cast(text, f"DECIMAL({precision}, {scale})")
-
-
-def _factors(shift: int, numerator_digits: int, denominator_digits: int) -> list[int]:
-    """Split 10^shift so that |n| * 10^first and each remainder * 10^step stay below 10^38."""
-    first = min(shift, max(types.MAX_PRECISION - numerator_digits, 0))
-    step = max(types.MAX_PRECISION - denominator_digits, 1)
-    rest = shift - first
-    return [first] + [step] * (rest // step) + ([rest % step] if rest % step else [])
 
 
 def _unscaled(node: Node, precision: int, scale: int) -> Node:
@@ -67,8 +68,8 @@ def division(node: exp.Div) -> Node | None:
     (p1, s1), (p2, s2) = ld, rd
     scale = max(s1, s2)
     precision = min(types.MAX_PRECISION, p1 + s2 + max(0, s2 - s1))
-    factors = _factors(scale + s2 - s1, p1, p2)
-    return _exact_decimal(_unscaled(left, p1, s1), _unscaled(right, p2, s2), factors, scale, precision)
+    numerator, denominator = _unscaled(left, p1, s1), _unscaled(right, p2, s2)
+    return _exact_decimal(numerator, denominator, scale + s2 - s1, (p1, p2), scale, precision)
 
 
 def average(node: exp.Avg) -> Node | None:
@@ -81,7 +82,8 @@ def average(node: exp.Avg) -> Node | None:
     precision, scale = types.decimal(arg) or (types.MAX_PRECISION, 0)
     total = exp.Sum(this=node.this.copy())
     count = exp.Count(this=node.this.copy())
-    return _exact_decimal(_unscaled(total, types.MAX_PRECISION, scale), count, [], scale, precision)
+    total_unscaled = _unscaled(total, types.MAX_PRECISION, scale)
+    return _exact_decimal(total_unscaled, count, 0, (types.MAX_PRECISION, 19), scale, precision)
 
 
 def bigint_aggregate(node: Node) -> Node | None:
