@@ -159,3 +159,14 @@ def test_unsupported_is_raised_before_running() -> None:
     with pytest.raises(trino.Unsupported) as failure:
         trino.translate("SELECT format_datetime(current_timestamp, 'ww')")
     assert str(failure.value) == "format_datetime pattern letter 'ww' is not supported by the local engine"
+
+
+def test_insert_and_create_table_as_select_get_trino_semantics(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS halves (x BIGINT, y BIGINT)")
+    con.execute(trino.translate("INSERT INTO halves SELECT 7 / 2, CAST(? AS bigint)"), [" 5 "])
+    schema = {"halves": {"x": "BIGINT", "y": "BIGINT"}}
+    con.execute(trino.translate("CREATE TABLE halves_copy AS SELECT x / 2 AS q FROM halves", schema, "main"))
+    with pytest.raises(trino.Unsupported):  # without the catalog's types the division is refused
+        trino.translate("SELECT x / 2 FROM halves")
+    assert con.execute("SELECT x, y FROM halves").fetchall() == [(3, 5)]
+    assert con.execute("SELECT q FROM halves_copy").fetchall() == [(1,)]

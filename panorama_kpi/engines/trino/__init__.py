@@ -44,7 +44,7 @@ def translate(sql: str, schema: Schema | None = None, db: str | None = None) -> 
         raise EngineError(f"expected one SQL statement, got {len(statements)}")
     tree = statements[0]
     _mark_decimal_literals(tree, sql)
-    if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Query):
+    if isinstance(tree, (exp.Create, exp.Insert)) and isinstance(tree.expression, exp.Query):
         tree.set("expression", _translate_query(tree.expression, schema, db))
     elif isinstance(tree, exp.Query):
         tree = _translate_query(tree, schema, db)
