@@ -7,6 +7,7 @@ from pathlib import Path
 
 from panorama_kpi.engines.athena import create_table_ddl
 from panorama_kpi.engines.base import Engine
+from panorama_kpi.runs.table import runs_raw_table, runs_table
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import Settings
 from panorama_kpi.views import load_kpi_views, quote_ident, raw_table, typed_view_sql
@@ -29,10 +30,8 @@ def _skip_fieldless(selected: Selected, report: Report) -> Selected:
 def create_tables_ddl(settings: Settings, selected: Selected, engine: Engine | None) -> list[str]:
     """What create-datalake-tables would run: the engine's statements, or Athena's for an aws lake."""
     statements = []
-    for _ds, table in selected:
-        if not table.fields:
-            continue
-        raw = raw_table(settings, table)
+    raws = [raw_table(settings, t) for _ds, t in selected if t.fields] + [runs_raw_table(settings)]
+    for raw in raws:
         if engine is None:
             lake = settings.datalake
             statements.append(
@@ -45,8 +44,8 @@ def create_tables_ddl(settings: Settings, selected: Selected, engine: Engine | N
 
 def create_tables(settings: Settings, selected: Selected, engine: Engine, report: Report) -> int:
     selected = _skip_fieldless(selected, report)
-    for _ds, table in selected:
-        raw = raw_table(settings, table)
+    # the run records are a table too: create (or refresh) it with the others
+    for raw in [*(raw_table(settings, t) for _ds, t in selected), runs_raw_table(settings)]:
         engine.create_raw_table(raw)
         report(f"created table {raw.name}")
     return len(selected)
@@ -62,7 +61,8 @@ def drop_tables(settings: Settings, selected: Selected, engine: Engine, report: 
 
 def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[tuple[str, str]]:
     """(view name, Athena CREATE OR REPLACE VIEW) in creation order: typed views, then KPI views."""
-    out = [(settings.view_name(t), typed_view_sql(settings, t)) for _ds, t in selected if t.fields]
+    typed = [t for _ds, t in selected if t.fields] + [runs_table(settings)]
+    out = [(settings.view_name(t), typed_view_sql(settings, t)) for t in typed]
     if with_kpis and settings.kpi_views:
         base = settings.path.parent
         paths = [Path(p) if Path(p).exists() else base / p for p in settings.kpi_views]

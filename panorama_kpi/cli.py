@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import decimal
-import json
 import logging
+import shutil
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -30,8 +29,8 @@ class PanoramaGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PanoramaError as exc:
-            if ctx.meta.get("panorama.debug"):
-                raise
+            if ctx.meta.get("panorama.debug"):  # the traceback too; the exit code stays the same
+                click.echo(traceback.format_exc().rstrip(), err=True)
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
@@ -81,6 +80,27 @@ def _engine(ctx: click.Context) -> Any:
     return engine
 
 
+@main.command("init")
+@click.option(
+    "--type",
+    "source_type",
+    type=click.Choice(["mysql", "postgresql", "sqlite", "csv", "xls"]),
+    default="mysql",
+    show_default=True,
+    help="Type of the first datasource.",
+)
+@click.option("--output", help="File to write (default: the --settings file).")
+@click.pass_context
+def init(ctx: click.Context, source_type: str, output: str | None) -> None:
+    """Write a minimal commented settings file (local lake, one datasource, no tables)."""
+    from panorama_kpi.scaffold import write_settings
+
+    path = write_settings(output or ctx.obj["settings_path"], source_type)
+    click.echo(
+        f"wrote {path}: fill in the datasource (secrets as environment variables), then run set-tables"
+    )
+
+
 @main.command("test-connections")
 @click.pass_context
 def test_connections(ctx: click.Context) -> None:
@@ -100,12 +120,17 @@ def test_connections(ctx: click.Context) -> None:
 @click.option(
     "-t", "--tables", help="Comma-separated table names to add (default: every table of the source)."
 )
+@click.option(
+    "--include-views",
+    is_flag=True,
+    help="Also add views and materialized views (left out by default; named ones are always added).",
+)
 @click.pass_context
-def set_tables(ctx: click.Context, datasource: str | None, tables: str | None) -> None:
+def set_tables(ctx: click.Context, datasource: str | None, tables: str | None, include_views: bool) -> None:
     """Write the source's table list into the settings file."""
     from panorama_kpi.introspect import set_tables as run
 
-    run(_settings(ctx), datasource, tables, _progress)
+    run(_settings(ctx), datasource, tables, _progress, include_views=include_views)
 
 
 @main.command("set-tables-fields")
@@ -179,38 +204,119 @@ def drop_datalake_tables(ctx: click.Context, all_: bool, datasource: str | None,
 @selection_options
 @click.option("--force", is_flag=True, help="Full dump of every partition, ignoring incremental windows.")
 @click.option(
+    "--since",
+    metavar="'YYYY-MM-DD[ HH:MM[:SS]]'",
+    help="Re-dump partitions with rows changed since then (UTC), e.g. to backfill.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 16),
     default=2,
     show_default=True,
     help="Connections per datasource dumping partitions in parallel.",
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds to wait for another run holding a datasource's lock (then exit 3).",
+)
+@click.option(
+    "--tries",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Attempts per table when a failure is transient (dropped connection, deadlock...).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @click.pass_context
 def extract_and_load(
-    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, force: bool, workers: int
+    ctx: click.Context,
+    all_: bool,
+    datasource: str | None,
+    tables: str | None,
+    force: bool,
+    since: str | None,
+    workers: int,
+    wait: float,
+    tries: int,
+    quiet: bool,
 ) -> None:
     """Dump the selected tables into the lake and register new partitions."""
     from panorama_kpi.lake import open_storage
+    from panorama_kpi.pipeline import Interrupted, RunOptions
     from panorama_kpi.pipeline import extract_and_load as run
+    from panorama_kpi.progress import Printer
+    from panorama_kpi.timeparse import parse_since
 
     settings = _settings(ctx)
     selected = _selection(ctx, all_, datasource, tables)
-    summary = run(
-        settings,
-        selected,
-        open_storage(settings),
-        _engine(ctx),
-        force=force,
-        report=_progress,
-        workers=workers,
+    options = RunOptions(
+        force=force, since=parse_since(since) if since else None, workers=workers, wait=wait, tries=tries
     )
+    printer = Printer(sys.stderr, tty=sys.stderr.isatty(), quiet=quiet)
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name, 128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        summary = run(settings, selected, open_storage(settings), _engine(ctx), options, printer)
+    except Interrupted as exc:
+        printer.close()
+        click.echo(f"interrupted by {exc.args[0]}: the partition in flight was abandoned", err=True)
+        ctx.exit(exc.exit_code)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        printer.close()
     ok = len(summary.results) - len(summary.failed)
     rows = sum(r.rows for r in summary.results)
-    click.echo(f"{ok} table(s) loaded, {len(summary.failed)} failed, {rows} rows")
+    size = sum(r.bytes for r in summary.results) / 1e6
     for r in summary.failed:
         click.echo(f"failed: {r.datasource}.{r.table}: {r.error}")
+    click.echo(
+        f"{ok} table(s) loaded, {len(summary.failed)} failed, {rows} rows, {size:.1f} MB, {summary.seconds:.1f}s"
+    )
     if summary.failed:
         ctx.exit(1)
+
+
+@main.command("status")
+@click.option("--all", "all_", is_flag=True, hidden=True, help="Every configured table (the default).")
+@click.option("-d", "--datasource", help="Only this datasource.")
+@click.option("-t", "--tables", help="Comma-separated table names.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--max-age", help="Exit 1 when a table's last success is older than this (e.g. 2h, 90m, 1d).")
+@click.pass_context
+def status(
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, fmt: str, max_age: str | None
+) -> None:
+    """Each table's last successful load, its age, rows, partitions and last error."""
+    from panorama_kpi import output
+    from panorama_kpi.lake import open_storage
+    from panorama_kpi.runs.status import rows_for_display, table_status
+    from panorama_kpi.timeparse import parse_age
+
+    limit = parse_age(max_age) if max_age else None
+    settings = _settings(ctx)
+    selected = _selection(ctx, not (datasource or tables), datasource, tables)
+    statuses = table_status(settings, open_storage(settings), selected)
+    columns, rows = rows_for_display(statuses)
+    if fmt == "json":
+        click.echo(output.json_text(columns, rows))
+    else:
+        for line in output.table_lines(columns, rows, shutil.get_terminal_size().columns):
+            click.echo(line)
+    if limit is not None:
+        stale = [s for s in statuses if s.stale(limit)]
+        for s in stale:
+            click.echo(
+                f"stale: {s.datasource}.{s.table}: last success {output.cell(s.last_success)}", err=True
+            )
+        if stale:
+            ctx.exit(1)
 
 
 @main.command("query")
@@ -223,55 +329,23 @@ def extract_and_load(
 )
 @click.pass_context
 def query(ctx: click.Context, sql: str, fmt: str, explain: bool) -> None:
-    """Run SQL (Athena dialect) on the configured engine."""
+    """Run SQL (Athena dialect) on the configured engine.
+
+    table: for reading (NULL bare, text escaped, long values cut to the terminal);
+    csv: NULL is an empty field, '' is ""; json: a list of objects keyed by column.
+    """
+    from panorama_kpi import output
+
     if explain:
         click.echo(_engine(ctx).explain(sql))
         return
     columns, rows = _engine(ctx).query(sql)
     if fmt == "json":
-        _print_json(columns, rows)
+        click.echo(output.json_text(columns, rows))
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_text(v) for v in row] for row in rows)
+        for line in output.csv_lines(columns, rows):
+            click.echo(line)
     else:
-        _print_table(columns, list(rows))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat(" ") if isinstance(value, dt.datetime) else value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
-
-
-def _print_json(columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
-    click.echo(
-        json.dumps(
-            [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows],
-            ensure_ascii=False,
-            indent=1,
-            default=str,
-        )
-    )
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.isoformat(" ")
-    return str(value)
-
-
-def _print_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    cells = [[("NULL" if v is None else _text(v)).replace("\n", "\\n") for v in row] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    click.echo("  ".join("-" * w for w in widths))
-    for r in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+        width = shutil.get_terminal_size().columns
+        for line in output.table_lines(columns, rows, width):
+            click.echo(line)

@@ -7,6 +7,9 @@ class PanoramaError(Exception):
     """A failure the user can act on. `str(err)` is the one line shown."""
 
     exit_code = 1
+    #: Worth retrying as it is (a dropped connection, a deadlock, throttling), as the
+    #: adapter that raised it judged from the driver's error code.
+    transient = False
 
 
 class SettingsError(PanoramaError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ def _load_doc(path: Path) -> Any:
 
 
 def _save_doc(path: Path, doc: Any) -> None:
+    path = path.resolve()  # a symlinked settings file is rewritten where it points, the link kept
     buf = io.StringIO()
     _yaml().dump(doc, buf)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
@@ -62,8 +63,19 @@ def _ds_node(doc: Any, name: str) -> Any:
     raise SettingsError(f"no datasource named {name!r} in the settings file")
 
 
-def set_tables(settings: Settings, datasource: str | None, tables: str | None, report: Report) -> int:
-    """Add the source's tables (or the named ones) to each datasource's `tables:` list."""
+def set_tables(
+    settings: Settings,
+    datasource: str | None,
+    tables: str | None,
+    report: Report,
+    include_views: bool = False,
+) -> int:
+    """Add the source's tables (or the named ones) to each datasource's `tables:` list.
+
+    Views and materialized views are added only with `include_views` (or by name):
+    each dump re-runs a view's query, and its rows repeat those of its base tables.
+    The report names the ones left out and how to add them.
+    """
     from ruamel.yaml.comments import CommentedMap
 
     doc = _load_doc(settings.path)
@@ -77,15 +89,34 @@ def set_tables(settings: Settings, datasource: str | None, tables: str | None, r
             raise SourceError(f"datasource {ds.name!r}: table {missing[0]!r} not found in the source")
         node = _ds_node(doc, ds.name)
         present = {t.get("name") for t in node["tables"]}
-        new = [name for name in wanted or available if name not in present]
+        candidates = [name for name in wanted or available if name not in present]
+        new = [n for n in candidates if wanted or include_views or available[n] == "table"]
+        left_out = [n for n in candidates if n not in new]
         for name in new:
             entry = CommentedMap()
             entry["name"] = name
             node["tables"].append(entry)
         added += len(new)
-        report(f"{ds.name}: {len(node['tables'])} table(s) configured, {len(new)} added")
+        line = f"{ds.name}: {len(node['tables'])} table(s) configured, {len(new)} added"
+        views_added = _by_kind(new, available, list_names=False)
+        if views_added:
+            line += f" (of which {views_added})"
+        if left_out:
+            line += f"; not added: {_by_kind(left_out, available)} (add them with --include-views)"
+        report(line)
     _save_doc(settings.path, doc)
     return added
+
+
+def _by_kind(names: list[str], kinds: Mapping[str, str], list_names: bool = True) -> str:
+    """'2 view(s) (a, b), 1 materialized view(s) (m)' for the views among `names`."""
+    parts = []
+    for kind in ("view", "materialized view"):
+        these = [n for n in names if kinds[n] == kind]
+        if these:
+            shown = ", ".join(these[:8]) + (f", +{len(these) - 8} more" if len(these) > 8 else "")
+            parts.append(f"{len(these)} {kind}(s)" + (f" ({shown})" if list_names else ""))
+    return ", ".join(parts)
 
 
 def set_tables_fields(settings: Settings, selected: list[Any], report: Report) -> int:

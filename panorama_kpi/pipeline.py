@@ -1,236 +1,91 @@
-"""extract-and-load: one table at a time, one object per partition, replaced atomically.
+"""extract-and-load: one datasource at a time under its lock, one table at a time.
 
-For each table: plan the partitions (all of them, or those with rows changed in
-the incremental window), stream each from the source into its object, make the
-new partitions visible in the catalog, then record the load in the lake. A
-failing table is reported and the run moves on to the next one.
+For each datasource: take the lake's lock for it (one run per lake, site and
+datasource), open its connections, then load each table (loading.py), retrying
+transient failures, and append a run record for each table whatever happened. A
+failing table is reported and the run moves on; an interruption (SIGTERM, Ctrl-C)
+abandons the partition in flight, records the table as interrupted, releases the
+lock and propagates.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
-import queue
+import random
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from panorama_kpi.engines.base import Engine, Partition
-from panorama_kpi.errors import PanoramaError, SourceError
-from panorama_kpi.lake.csv import header_line
-from panorama_kpi.lake.layout import decode_segment, object_key, partition_prefix, partition_text
+from panorama_kpi.engines.base import Engine
+from panorama_kpi.errors import PanoramaError
 from panorama_kpi.lake.storage import Storage
+from panorama_kpi.loading import Cancelled, TableJob, TableResult, load_table
+from panorama_kpi.runs.events import Listener, Note, TableFinished, ignore
+from panorama_kpi.runs.lock import LockBusy, RunLock, lock_key
+from panorama_kpi.runs.records import RunRecord, RunStore, new_run_id
+from panorama_kpi.runs.table import runs_raw_table
 from panorama_kpi.selection import Selected
-from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings, parse_interval
+from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings
 from panorama_kpi.sources import open_source
 from panorama_kpi.sources.base import Source
-from panorama_kpi.state import TableState, load_state, save_state
-from panorama_kpi.views import RawTable, raw_table
+from panorama_kpi.views import RawTable
 
-Report = Callable[[str], None]
 log = logging.getLogger(__name__)
 
+__all__ = ["Interrupted", "RunOptions", "RunSummary", "TableResult", "extract_and_load", "run_store"]
 
-@dataclass
-class TableResult:
-    datasource: str
-    table: str
-    rows: int = 0
-    partitions: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    mode: str = "full"
-    error: str | None = None
+
+class Interrupted(Cancelled):
+    """Raised (by the CLI's signal handler) to stop the run cleanly."""
+
+    def __init__(self, signal_name: str = "SIGTERM", exit_code: int = 143) -> None:
+        super().__init__(signal_name)
+        self.exit_code = exit_code
 
 
 @dataclass
 class RunSummary:
+    run_id: str = ""
     results: list[TableResult] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def failed(self) -> list[TableResult]:
         return [r for r in self.results if r.error]
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+@dataclass
+class RunOptions:
+    force: bool = False
+    since: dt.datetime | None = None
+    workers: int = 2
+    tries: int = 3  # attempts per table when the failure is transient
+    wait: float = 0.0  # seconds to wait for another run's lock
+    backoff: float = 1.0  # first retry delay; doubles each time, plus jitter
+    sleep: Callable[[float], None] = time.sleep
 
 
-class _Counter:
-    """Counts rows (lines) of the chunks flowing through it."""
-
-    def __init__(self, chunks: Iterator[str]) -> None:
-        self.chunks = chunks
-        self.rows = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for chunk in self.chunks:
-            self.rows += chunk.count("\n")
-            yield chunk
-
-
-def window_start(
-    table: TableSettings, state: TableState, now: dt.datetime, force: bool
-) -> dt.datetime | None:
-    """Start of the incremental window, None for a full load.
-
-    panorama-elt reloads partitions changed within `interval`; we also reach back
-    to the last successful load, so runs that failed or did not happen leave no gap.
-    A table never loaded before gets a full load.
-    """
-    if force or not table.interval or not table.partition_fields or state.watermark is None:
-        return None
-    since = now - parse_interval(table.interval, f"table {table.name}")
-    return min(since, state.watermark)
-
-
-def load_table(
-    settings: Settings,
-    source: Source,
-    table: TableSettings,
-    storage: Storage,
-    engine: Engine,
-    force: bool = False,
-    now: dt.datetime | None = None,
-    report: Report = lambda _: None,
-    extra_sources: Sequence[Source] = (),
-) -> TableResult:
-    """Load one table; raises PanoramaError on failure (nothing already in the lake is touched).
-
-    `extra_sources` (more connections to the same datasource) dump partitions in
-    parallel: while one partition's rows are encoded and written here, the next
-    one's query is already running on the server.
-    """
-    started = time.monotonic()
-    now = now or utcnow()
-    ds = source.settings
-    result = TableResult(ds.name, table.name)
-    if not table.fields:
-        raise SourceError(
-            f"datasource {ds.name!r}, table {table.name!r}: no fields configured; run set-tables-fields -t {table.name}"
-        )
-    state = load_state(storage, ds.name, table.name)
-    since = window_start(table, state, now, force)
-    result.mode = "full" if since is None else f"changed since {since:%Y-%m-%d %H:%M:%S}"
-    raw = raw_table(settings, table)
+def run_store(settings: Settings, storage: Storage) -> RunStore:
     lake = settings.datalake
-    base = [(p.name, p.value) for p in lake.base_partitions]
-    columns = list(raw.columns)
-    header = header_line(columns)
-
-    plan: list[tuple[Partition, dict[str, Any] | None]]
-    if table.partition_fields:
-        values = list(source.partition_values(table, since))
-        plan = [
-            (
-                base + [(f, partition_text(v)) for f, v in zip(table.partition_fields, combo, strict=True)],
-                dict(zip(table.partition_fields, combo, strict=True)),
-            )
-            for combo in values
-        ]
-    else:
-        plan = [(base, None)]
-    report(f"{ds.name}.{table.name}: {len(plan)} partition(s), {result.mode}")
-
-    def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
-        key = object_key(lake.base_prefix, table.name, partition)
-        body = _Counter(src.dump(table, columns, where))
-        size = storage.write(key, _prepend(header, body))
-        return key, size, body.rows
-
-    written = [partition for partition, _ in plan]
-    keys: set[str] = set()
-    for key, size, rows in _run_partitions(plan, [source, *extra_sources], dump_one):
-        result.bytes += size
-        result.rows += rows
-        keys.add(key)
-    engine.add_partitions(raw, written)
-    if since is None and table.partition_fields:
-        stale = _prune(
-            storage, engine, raw, table, partition_prefix(lake.base_prefix, table.name, base), keys
-        )
-        if stale:
-            report(f"{ds.name}.{table.name}: removed {stale} partition(s) no longer in the source")
-    result.partitions = len(written)
-    result.seconds = time.monotonic() - started
-    save_state(
-        storage,
-        ds.name,
-        table.name,
-        TableState(
-            last_success_start=now.isoformat(),
-            last_run_start=now.isoformat(),
-            rows=result.rows,
-            partitions=result.partitions,
-            bytes=result.bytes,
-            seconds=round(result.seconds, 3),
-            full=since is None,
-        ),
-    )
-    return result
+    return RunStore(storage, lake.base_prefix, [(p.name, p.value) for p in lake.base_partitions])
 
 
-def _run_partitions(
-    plan: Sequence[tuple[Partition, dict[str, Any] | None]],
-    sources: Sequence[Source],
-    dump_one: Callable[[Source, Partition, dict[str, Any] | None], tuple[str, int, int]],
-) -> Iterator[tuple[str, int, int]]:
-    """Dump every planned partition, one per source connection at a time; the first
-    failure cancels what has not started and is raised."""
-    if len(sources) < 2 or len(plan) < 2:
-        for partition, where in plan:
-            yield dump_one(sources[0], partition, where)
-        return
-    free: queue.SimpleQueue[Source] = queue.SimpleQueue()
-    for src in sources:
-        free.put(src)
+@dataclass
+class _Run:
+    """What every datasource and table of one run shares."""
 
-    def job(partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
-        src = free.get()
-        try:
-            return dump_one(src, partition, where)
-        finally:
-            free.put(src)
-
-    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="dump") as pool:
-        futures = [pool.submit(job, partition, where) for partition, where in plan]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
-
-
-def _prune(
-    storage: Storage, engine: Engine, raw: RawTable, table: TableSettings, prefix: str, keep: set[str]
-) -> int:
-    """After a full load, drop partitions whose values vanished from the source.
-
-    Only under this installation's base partitions: other sites sharing the
-    table prefix are never touched.
-    """
-    stale: list[Partition] = []
-    for key in list(storage.list(prefix)):
-        segments = key[len(prefix) :].split("/")
-        if key in keep or segments[-1] != raw.file_name or len(segments) != len(table.partition_fields) + 1:
-            continue
-        pairs = [decode_segment(s) for s in segments[:-1]]
-        if [name for name, _ in pairs] != table.partition_fields:
-            continue
-        storage.delete(key)
-        stale.append(pairs)
-    if stale:
-        engine.remove_partitions(raw, stale)
-    return len(stale)
-
-
-def _prepend(first: str, rest: Iterator[str] | _Counter) -> Iterator[str]:
-    yield first
-    yield from rest
+    settings: Settings
+    storage: Storage
+    engine: Engine
+    store: RunStore
+    options: RunOptions
+    listen: Listener
+    record: Recorder
+    run_id: str
 
 
 def extract_and_load(
@@ -238,65 +93,177 @@ def extract_and_load(
     selected: Selected,
     storage: Storage,
     engine: Engine,
-    force: bool = False,
-    report: Report = lambda _: None,
-    workers: int = 2,
+    options: RunOptions | None = None,
+    listen: Listener = ignore,
 ) -> RunSummary:
-    """Load the selected tables; `workers` connections per datasource dump partitions in parallel."""
-    summary = RunSummary()
+    """Load the selected tables; see the module docstring."""
+    options = options or RunOptions()
+    started = time.monotonic()
+    summary = RunSummary(run_id=new_run_id())
+    store = run_store(settings, storage)
+    recorder = Recorder(store, engine, runs_raw_table(settings), summary.run_id, listen)
+    run = _Run(settings, storage, engine, store, options, listen, recorder, summary.run_id)
     by_source: dict[str, tuple[DatasourceSettings, list[TableSettings]]] = {}
     for ds, table in selected:
         by_source.setdefault(ds.name, (ds, []))[1].append(table)
     for ds, tables in by_source.values():
-        try:
-            source = open_source(ds)
-        except PanoramaError as exc:
-            summary.results += [TableResult(ds.name, t.name, error=str(exc)) for t in tables]
-            continue
-        extra = [open_source(ds) for _ in range(max(0, workers - 1))]
-        with source, contextlib.ExitStack() as stack:
-            for src in extra:
-                stack.enter_context(src)
-            for table in tables:
-                try:
-                    result = load_table(
-                        settings,
-                        source,
-                        table,
-                        storage,
-                        engine,
-                        force=force,
-                        report=report,
-                        extra_sources=extra,
-                    )
-                except Exception as exc:  # one table's failure must not stop the others
-                    message = (
-                        str(exc)
-                        if isinstance(exc, PanoramaError)
-                        else f"unexpected {type(exc).__name__}: {exc}"
-                    )
-                    log.debug("loading %s.%s failed", ds.name, table.name, exc_info=True)
-                    result = TableResult(ds.name, table.name, error=message)
-                    _record_failure(storage, ds.name, table.name, message)
-                summary.results.append(result)
-                report(_describe(result))
+        summary.results += _load_datasource(run, ds, tables)
+    summary.seconds = time.monotonic() - started
     return summary
 
 
-def _record_failure(storage: Storage, datasource: str, table: str, error: str) -> None:
-    try:
-        state = load_state(storage, datasource, table)
-        state.last_run_start = utcnow().isoformat()
-        state.last_error = error
-        save_state(storage, datasource, table, state)
-    except PanoramaError:
-        pass  # the failure itself is what gets reported
-
-
-def _describe(r: TableResult) -> str:
-    if r.error:
-        return f"FAILED {r.datasource}.{r.table}: {r.error}"
-    return (
-        f"ok {r.datasource}.{r.table}: {r.rows} rows in {r.partitions} partition(s), "
-        f"{r.bytes / 1e6:.1f} MB, {r.seconds:.1f}s"
+def _load_datasource(run: _Run, ds: DatasourceSettings, tables: list[TableSettings]) -> list[TableResult]:
+    lake = run.settings.datalake
+    base = [(p.name, p.value) for p in lake.base_partitions]
+    lock = RunLock(
+        run.storage, lock_key(lake.base_prefix, base, ds.name), run.run_id, f"datasource {ds.name!r}"
     )
+    try:
+        note = lock.acquire(run.options.wait)
+    except LockBusy:
+        raise
+    except PanoramaError as exc:
+        return [_failed(run, ds, t, f"cannot take the run lock: {exc}") for t in tables]
+    if note:
+        run.listen(Note(note, warning=True))
+    with lock, contextlib.ExitStack() as stack:
+        sources = [stack.enter_context(open_source(ds)) for _ in range(max(1, run.options.workers))]
+        try:  # one connection test for the datasource, so an unreachable one fails fast
+            _retrying(run, sources[0].check, ds.name, sources)
+        except PanoramaError as exc:
+            return [_failed(run, ds, t, str(exc)) for t in tables]
+        results = []
+        for table in tables:
+            result = _load_with_retries(run, table, sources, lock)
+            results.append(result)
+            run.listen(TableFinished(result))
+    return results
+
+
+def _retrying(run: _Run, call: Callable[[], object], what: str, sources: Sequence[Source]) -> None:
+    for attempt in range(1, max(1, run.options.tries) + 1):
+        try:
+            call()
+            return
+        except PanoramaError as exc:
+            if not exc.transient or attempt >= run.options.tries:
+                raise
+            _pause(run, f"{what}: {exc}", attempt, sources)
+
+
+def _pause(run: _Run, message: str, attempt: int, sources: Sequence[Source]) -> None:
+    """Before another attempt: say so, drop the connections (they may be broken), back off."""
+    options = run.options
+    delay = options.backoff * 2 ** (attempt - 1) * (1 + random.random())
+    run.listen(
+        Note(f"{message}; retrying in {delay:.1f}s (attempt {attempt + 1} of {options.tries})", warning=True)
+    )
+    for src in sources:
+        src.close()
+    options.sleep(delay)
+
+
+def _load_with_retries(
+    run: _Run, table: TableSettings, sources: Sequence[Source], lock: RunLock
+) -> TableResult:
+    ds = sources[0].settings
+    started_wall = time.monotonic()
+    now: dt.datetime | None = None
+    for attempt in range(1, max(1, run.options.tries) + 1):
+        cancel = threading.Event()
+        try:
+            _newest, success = run.store.last(ds.name, table.name)
+            now = sources[0].clock()
+            job = TableJob(
+                settings=run.settings,
+                sources=sources,
+                storage=run.storage,
+                engine=run.engine,
+                last_success=success,
+                now=now,
+                force=run.options.force,
+                since=run.options.since,
+                listen=run.listen,
+                cancel=cancel,
+                checkpoint=lock.check,
+            )
+            with sources[0].consistent_read(sources[1:], table.name):
+                result = load_table(table, job)
+            run.record(result, now)
+            return result
+        except Cancelled as exc:
+            cancel.set()
+            result = TableResult(ds.name, table.name, status="interrupted", error=f"interrupted ({exc})")
+            result.seconds = time.monotonic() - started_wall
+            run.record(result, now)
+            raise
+        except Exception as exc:  # one table's failure must not stop the others
+            transient = isinstance(exc, PanoramaError) and exc.transient
+            message = (
+                str(exc) if isinstance(exc, PanoramaError) else f"unexpected {type(exc).__name__}: {exc}"
+            )
+            log.debug("loading %s.%s failed", ds.name, table.name, exc_info=True)
+            if transient and attempt < run.options.tries:
+                _pause(run, f"{ds.name}.{table.name}: {message}", attempt, sources)
+                continue
+            result = TableResult(ds.name, table.name, status="failed", error=message)
+            result.seconds = time.monotonic() - started_wall
+            run.record(result, now)
+            return result
+    raise AssertionError("unreachable")
+
+
+def _failed(run: _Run, ds: DatasourceSettings, table: TableSettings, error: str) -> TableResult:
+    result = TableResult(ds.name, table.name, status="failed", error=error)
+    run.record(result, None)
+    run.listen(TableFinished(result))
+    return result
+
+
+def _ts(value: dt.datetime | None) -> str | None:
+    return None if value is None else f"{value:%Y-%m-%d %H:%M:%S.%f}"
+
+
+@dataclass
+class Recorder:
+    """Appends each table's run record and makes it visible in the runs table."""
+
+    store: RunStore
+    engine: Engine
+    runs_raw: RawTable
+    run_id: str
+    listen: Listener
+
+    def __call__(self, r: TableResult, now: dt.datetime | None) -> None:
+        """Failing to write a record fails nothing else: it is reported."""
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        record = RunRecord(
+            run_id=self.run_id,
+            mode=r.mode,
+            window_start=_ts(r.window_start),
+            partitions_written=r.partitions,
+            partitions_removed=r.removed,
+            rows=r.rows,
+            bytes=r.bytes,
+            started=_ts(now),
+            finished=_ts(now + dt.timedelta(seconds=r.seconds)),
+            status=r.status,
+            error=r.error,
+            layout=json.dumps(r.layout) if r.layout and r.status == "ok" else None,
+            seconds=round(r.seconds, 3),
+        )
+        where = f"{r.datasource}.{r.table}"
+        try:
+            self.store.write(r.datasource, r.table, record)
+        except PanoramaError as exc:
+            self.listen(Note(f"{where}: could not write its run record: {exc}", warning=True))
+            return
+        try:
+            self.engine.add_partitions(self.runs_raw, [self.store.partition(r.datasource, r.table)])
+        except PanoramaError as exc:
+            self.listen(
+                Note(
+                    f"the runs table does not show {where}'s record ({exc}); run create-datalake-tables",
+                    warning=True,
+                )
+            )

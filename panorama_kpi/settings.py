@@ -6,12 +6,14 @@ import datetime as dt
 import difflib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from panorama_kpi import naming
 from panorama_kpi.errors import SettingsError
 
 
@@ -21,15 +23,37 @@ class Field:
     type: str = "varchar"
 
 
+GRANULARITIES = ("day", "month")
+
+
+@dataclass(frozen=True)
+class DerivedPartition:
+    """A partition field computed from a timestamp field: its date (day) or first day of
+    its month, so append-only tables rewrite only the days that changed."""
+
+    source: str
+    granularity: str = "day"
+
+
 @dataclass
 class TableSettings:
     name: str
     fields: list[Field] = field(default_factory=list)
     partition_fields: list[str] = field(default_factory=list)
+    #: Partition fields derived from a timestamp field (not columns of the source).
+    derived: dict[str, DerivedPartition] = field(default_factory=dict)
     interval: str | None = None
     timestamp_field: str | None = None
+    #: Zone in which the application writes timestamp_field (naive local times); UTC by default.
+    timestamp_timezone: str | None = None
     datalake_table_name: str | None = None
     datalake_table_view: str | None = None
+    #: Folder (and file name) of the table's objects; panorama-elt's `datalake_s3_table`.
+    datalake_s3_table: str | None = None
+
+    @property
+    def folder(self) -> str:
+        return self.datalake_s3_table or self.name
 
     @property
     def field_names(self) -> list[str]:
@@ -41,12 +65,33 @@ class TableSettings:
         return [f for f in self.fields if f.name not in self.partition_fields]
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """An option whose ${VAR} was unset when the settings loaded.
+
+    Resolved (and type-checked) only when a command reads it, so `query` does not
+    need every datasource's password exported.
+    """
+
+    text: str
+    expected: type | tuple[type, ...]
+    where: str
+
+    def resolve(self) -> Any:
+        return _typed(interpolate(self.text, self.where), self.expected, self.where)
+
+
 @dataclass
 class DatasourceSettings:
     type: str
     name: str
     options: dict[str, Any] = field(default_factory=dict)
     tables: list[TableSettings] = field(default_factory=list)
+
+    def option(self, key: str) -> Any:
+        """An option's value, its ${VAR} references resolved now (SettingsError if unset)."""
+        value = self.options.get(key)
+        return value.resolve() if isinstance(value, Deferred) else value
 
 
 @dataclass(frozen=True)
@@ -114,8 +159,16 @@ _DATALAKE_KEYS: dict[str, type | tuple[type, ...]] = {
     "aws_region": str,
 }
 _LAKE_TYPES = ("local", "aws")
-_TABLE_KEYS = {"name", "fields", "partitions", "datalake_table_name", "datalake_table_view"}
-_PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field"}
+_AWS_CREDENTIALS = ("aws_access_key", "aws_secret_access_key")
+_TABLE_KEYS = {
+    "name",
+    "fields",
+    "partitions",
+    "datalake_table_name",
+    "datalake_table_view",
+    "datalake_s3_table",
+}
+_PARTITION_KEYS = {"partition_fields", "interval", "timestamp_field", "timestamp_timezone"}
 _INTERVAL_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 #: panorama-elt's prefixed keys -> the generic key every source type reads.
@@ -125,6 +178,14 @@ ALIASES = {f"mysql_{k}": k for k in ("host", "port", "username", "password", "da
 def _suggest(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unset_vars(text: str) -> list[str]:
+    return [
+        m.group(1)
+        for m in _ENV_RE.finditer(text)
+        if m.group(0) != "$$" and m.group(1) not in os.environ and m.group(2) is None
+    ]
 
 
 def interpolate(value: Any, where: str) -> Any:
@@ -164,10 +225,24 @@ def parse_interval(text: str, where: str) -> dt.timedelta:
     )
 
 
+def _check_zone(zone: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{where}: unknown time zone {zone!r}; use an IANA name such as 'America/Sao_Paulo' or 'UTC'"
+        ) from None
+
+
 def _check_keys(mapping: dict[str, Any], allowed: Any, where: str) -> None:
     for key in mapping:
         if key not in allowed:
             raise SettingsError(f"{where}: unknown key {key!r}{_suggest(str(key), allowed)}")
+
+
+_SECRET_KEY = re.compile(r"password|secret|token|api_key|credential|private|uri$|dsn$", re.IGNORECASE)
 
 
 def _typed(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
@@ -182,7 +257,8 @@ def _typed(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
         kind = {"str": "a string", "int": "an integer", "list": "a list", "dict": "a mapping"}.get(
             names, names
         )
-        raise SettingsError(f"{where}: expected {kind}, got {type(value).__name__} {value!r}")
+        shown = "" if _SECRET_KEY.search(where.rsplit(".", 1)[-1]) else f" {value!r}"  # never echo a secret
+        raise SettingsError(f"{where}: expected {kind}, got {type(value).__name__}{shown}")
     return value
 
 
@@ -217,8 +293,8 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         data = {}
     if not isinstance(data, dict):
         raise SettingsError(f"{p}: expected a mapping with 'datalake' and 'datasources' at the top")
+    _check_size(data, str(p))
     _check_keys(data, ("datalake", "datasources", "kpi_views"), str(p))
-    data = interpolate(data, "settings")
     datalake = _load_datalake(data.get("datalake") or {})
     datasources = [
         _load_datasource(item, f"datasources[{i}]")
@@ -228,16 +304,89 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     for name in names:
         if names.count(name) > 1:
             raise SettingsError(f"datasources: name {name!r} is used twice; datasource names must be unique")
-    kpi = data.get("kpi_views")
+    kpi = interpolate(data.get("kpi_views"), "kpi_views")
     kpi_views = [str(v) for v in ([kpi] if isinstance(kpi, str) else _as_list(kpi, "kpi_views"))]
-    return Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views)
+    settings = Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views)
+    _check_names(settings)
+    return settings
+
+
+#: More values than any real settings file holds: YAML aliases nested to blow up (a
+#: "billion laughs" document) are refused before anything walks the document.
+MAX_VALUES = 500_000
+
+
+def _check_size(data: Any, where: str) -> None:
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise SettingsError(
+                f"{where}: the document expands to more than {MAX_VALUES:,} values (nested YAML aliases?); "
+                "write the settings without such aliases"
+            )
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _view_for(prefix: str, raw_name: str) -> str:
+    """The typed view's name beside a datalake_table_name: `<p>_raw_x` -> `<p>_table_x`."""
+    raw_prefix = _prefixed(prefix, "raw", "")
+    if raw_name.startswith(raw_prefix):
+        return _prefixed(prefix, "table", raw_name[len(raw_prefix) :])
+    return f"{raw_name}_view"
+
+
+def _check_names(settings: Settings) -> None:
+    """Every name fits the layout, and no two tables share objects or catalog names."""
+    lake = settings.datalake
+    naming.check_base_prefix(lake.base_prefix)
+    for i, bp in enumerate(lake.base_partitions):
+        naming.check_partition_column(bp.name, f"datalake.base_partitions[{i}].name")
+    tables = [(ds, t) for ds in settings.datasources for t in ds.tables]
+    shared = {n for n, count in Counter(t.name for _ds, t in tables).items() if count > 1}
+    for ds, t in tables:
+        where = f"datasources[{ds.name}].tables[{t.name}]"
+        if t.name in shared and t.datalake_table_name:  # the catalog name keeps them apart:
+            t.datalake_s3_table = t.datalake_s3_table or t.datalake_table_name  # its own folder
+            t.datalake_table_view = t.datalake_table_view or _view_for(
+                lake.base_prefix, t.datalake_table_name
+            )
+        naming.check_folder(t.folder, f"{where}.{'datalake_s3_table' if t.datalake_s3_table else 'name'}")
+        for pf in t.partition_fields:
+            naming.check_partition_column(pf, f"{where}.partitions.partition_fields")
+    by_folder: dict[str, list[str]] = {}
+    for ds, t in tables:
+        by_folder.setdefault(t.folder.lower(), []).append(f"datasources[{ds.name}].tables[{t.name}]")
+    for owners in by_folder.values():
+        if len(owners) > 1:
+            raise SettingsError(
+                f"{' and '.join(owners)} would write the same objects in the lake; give each a distinct "
+                "datalake_table_name (or datalake_s3_table)"
+            )
+    catalog = [settings.raw_table_name(t) for _ds, t in tables] + [settings.view_name(t) for _ds, t in tables]
+    for name in naming.duplicates(catalog):
+        raise SettingsError(
+            f"catalog name {name!r} is used by two tables or views; set datalake_table_name/datalake_table_view"
+        )
 
 
 def _load_datalake(raw: Any) -> DatalakeSettings:
     raw = _typed(raw, dict, "datalake")
     _check_keys(raw, _DATALAKE_KEYS, "datalake")
-    values = {k: _typed(raw.get(k), t, f"datalake.{k}") for k, t in _DATALAKE_KEYS.items()}
-    lake_type = values["type"] or ("aws" if values["panorama_raw_data_bucket"] else "local")
+    lake_type = interpolate(raw.get("type"), "datalake.type") or (
+        "aws" if raw.get("panorama_raw_data_bucket") else "local"
+    )
+    # a local lake never reads the AWS credentials: their ${VAR}s need not be set
+    skip = _AWS_CREDENTIALS if lake_type == "local" else ()
+    values = {
+        k: None if k in skip else _typed(interpolate(raw.get(k), f"datalake.{k}"), t, f"datalake.{k}")
+        for k, t in _DATALAKE_KEYS.items()
+    }
     if lake_type not in _LAKE_TYPES:
         raise SettingsError(f"datalake.type: {lake_type!r} is not one of {', '.join(_LAKE_TYPES)}")
     if lake_type == "aws" and not values["panorama_raw_data_bucket"]:
@@ -278,8 +427,10 @@ def _load_datasource(raw: Any, where: str) -> DatasourceSettings:
     for key in ("type", "name"):
         if not raw.get(key):
             raise SettingsError(f"{where}.{key}: required")
-    name = _typed(raw["name"], str, f"{where}.name")
+    raw = {**raw, "type": interpolate(raw["type"], f"{where}.type")}
+    name = _typed(interpolate(raw["name"], f"{where}.name"), str, f"{where}.name")
     where = f"datasources[{name}]"
+    raw["tables"] = interpolate(raw.get("tables"), f"{where}.tables")
     try:
         cls = source_class(_typed(raw["type"], str, f"{where}.type"))
     except SettingsError as exc:
@@ -294,12 +445,34 @@ def _load_datasource(raw: Any, where: str) -> DatasourceSettings:
         canonical = ALIASES.get(key, key)
         if canonical in allowed and key in ALIASES and raw.get(canonical) not in (None, ""):
             continue  # the generic key wins over panorama-elt's prefixed one
-        options[canonical] = _typed(value, allowed[key], f"{where}.{key}")
+        value = _option(value, allowed[key], f"{where}.{key}")
+        if value not in (None, ""):
+            options[canonical] = value
     tables = [
         _load_table(item, f"{where}.tables[{i}]")
         for i, item in enumerate(_as_list(raw.get("tables"), f"{where}.tables"))
     ]
     return DatasourceSettings(type=raw["type"], name=name, options=options, tables=tables)
+
+
+def _option(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
+    """A datasource option: interpolated now if it can be, else deferred until read."""
+    if isinstance(value, str) and _unset_vars(value):
+        return Deferred(value, expected, where)
+    return _typed(interpolate(value, where), expected, where)
+
+
+def _derived(item: dict[str, Any], where: str) -> tuple[str, DerivedPartition]:
+    _check_keys(item, ("name", "from", "granularity"), where)
+    for key in ("name", "from"):
+        if not item.get(key):
+            raise SettingsError(
+                f"{where}.{key}: required (a derived partition is {{name, from, granularity}})"
+            )
+    granularity = str(item.get("granularity") or "day")
+    if granularity not in GRANULARITIES:
+        raise SettingsError(f"{where}.granularity: {granularity!r} is not one of {', '.join(GRANULARITIES)}")
+    return str(item["name"]), DerivedPartition(str(item["from"]), granularity)
 
 
 def _load_table(raw: Any, where: str) -> TableSettings:
@@ -326,6 +499,7 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         fields=fields,
         datalake_table_name=_typed(raw.get("datalake_table_name"), str, f"{where}.datalake_table_name"),
         datalake_table_view=_typed(raw.get("datalake_table_view"), str, f"{where}.datalake_table_view"),
+        datalake_s3_table=_typed(raw.get("datalake_s3_table"), str, f"{where}.datalake_s3_table"),
     )
     parts = raw.get("partitions")
     if parts:
@@ -333,8 +507,17 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         parts = _typed(parts, dict, pwhere)
         _check_keys(parts, _PARTITION_KEYS, pwhere)
         pf = parts.get("partition_fields") or []
-        table.partition_fields = [str(f) for f in ([pf] if isinstance(pf, str) else _typed(pf, list, pwhere))]
+        for i, item in enumerate([pf] if isinstance(pf, (str, dict)) else _typed(pf, list, pwhere)):
+            if isinstance(item, dict):
+                name, derived = _derived(item, f"{pwhere}.partition_fields[{i}]")
+                table.derived[name] = derived
+                item = name
+            table.partition_fields.append(str(item))
         table.timestamp_field = _typed(parts.get("timestamp_field"), str, f"{pwhere}.timestamp_field")
+        zone = _typed(parts.get("timestamp_timezone"), str, f"{pwhere}.timestamp_timezone")
+        if zone:
+            _check_zone(zone, f"{pwhere}.timestamp_timezone")
+            table.timestamp_timezone = zone
         if parts.get("interval"):
             table.interval = str(parts["interval"])
             parse_interval(table.interval, f"{pwhere}.interval")
@@ -342,8 +525,18 @@ def _load_table(raw: Any, where: str) -> TableSettings:
                 raise SettingsError(f"{pwhere}.timestamp_field: required when an interval is set")
     names = table.field_names
     if names:
+        for name, derived in table.derived.items():
+            dwhere = f"{where}.partitions.partition_fields[{name}]"
+            if name in names:
+                raise SettingsError(
+                    f"{dwhere}: {name!r} is a field of the table; name the derived partition otherwise"
+                )
+            if derived.source not in names:
+                raise SettingsError(
+                    f"{dwhere}.from: {derived.source!r} is not in the table's field list{_suggest(derived.source, names)}"
+                )
         for pfield in table.partition_fields:
-            if pfield not in names:
+            if pfield not in names and pfield not in table.derived:
                 raise SettingsError(
                     f"{where}.partitions.partition_fields: {pfield!r} is not in the table's field list{_suggest(pfield, names)}"
                 )

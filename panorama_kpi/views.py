@@ -27,18 +27,23 @@ class RawTable:
     prefix: str  # key prefix of the table's objects, with trailing slash
     columns: tuple[str, ...]  # columns inside the files
     partition_columns: tuple[str, ...]  # base partitions, then field partitions
+    file_glob: str | None = None  # name pattern of the objects when not one `<table>.csv` each
 
     @property
     def file_name(self) -> str:
         return f"{self.table}.csv"
+
+    @property
+    def file_pattern(self) -> str:
+        return self.file_glob or self.file_name
 
 
 def raw_table(settings: Settings, table: TableSettings) -> RawTable:
     lake = settings.datalake
     return RawTable(
         name=settings.raw_table_name(table),
-        table=table.name,
-        prefix=table_prefix(lake.base_prefix, table.name),
+        table=table.folder,
+        prefix=table_prefix(lake.base_prefix, table.folder),
         columns=tuple(f.name for f in table.file_fields),
         partition_columns=tuple([p.name for p in lake.base_partitions] + table.partition_fields),
     )
@@ -69,7 +74,7 @@ _INT = {
     "smallserial",
     "unsigned",
 }
-_FLOAT = {"float", "double", "real", "double precision", "float4", "float8", "decimal", "numeric"}
+_FLOAT = {"float", "double", "real", "double precision", "float4", "float8", "decimal"}
 _TIMESTAMP = {
     "datetime",
     "timestamp",
@@ -78,21 +83,47 @@ _TIMESTAMP = {
     "timestamp without time zone",
 }
 _BOOL = {"bool", "boolean"}
-_DECIMAL_RE = re.compile(r"^(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
+_DECIMAL_RE = re.compile(r"^(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
+#: Widest DECIMAL Athena (Trino) has.
+MAX_DECIMAL_PRECISION = 38
+#: Element types Trino casts from JSON (numbers or their text) the way DuckDB does.
+_JSON_ELEMENTS = ("BIGINT", "DOUBLE", "BOOLEAN", "DECIMAL(")
 
 
 def athena_type(declared: str) -> str | None:
     """Typed-view type for a declared source type; None keeps the text (varchar).
 
-    Follows panorama-elt's view typing so BI queries keep working, except that a
-    decimal with declared precision stays exact and dates are dates.
+    Follows panorama-elt's view typing so BI queries keep working (integers BIGINT,
+    floats and a bare `decimal`, the type name panorama-elt wrote for MySQL decimals,
+    DOUBLE), except where that would lose values: a decimal with its precision stays
+    exact, and one wider than Athena's DECIMAL(38), a bare `numeric` (PostgreSQL's
+    arbitrary-precision type) and `bigint unsigned` keep every digit (text, or a
+    DECIMAL wide enough). Arrays (`text[]`, lake text a JSON array) are ARRAY(...)
+    of their element type, or of VARCHAR. The README's type table is this function.
     """
-    t = declared.strip().lower()
+    t = " ".join(declared.strip().lower().split())
+    if t.endswith("[]"):
+        depth = 0
+        while t.endswith("[]"):
+            t, depth = t[:-2].rstrip(), depth + 1
+        element = athena_type(t)
+        if element is None or not element.startswith(_JSON_ELEMENTS):
+            element = "VARCHAR"  # dates, times and text arrive as their text
+        return "ARRAY(" * depth + element + ")" * depth
     m = _DECIMAL_RE.match(t)
     if m:
         precision, scale = int(m.group(1)), int(m.group(2) or 0)
-        return f"DECIMAL({min(precision, 38)}, {min(scale, 38)})"
-    base = re.sub(r"\(.*?\)", "", t).replace(" unsigned", "").strip()
+        if scale < 0:  # PostgreSQL 15: numeric(5,-2) rounds to hundreds, holds 7 digits
+            precision, scale = precision - scale, 0
+        precision = max(precision, scale)  # numeric(3,5): 0.00123
+        if precision > MAX_DECIMAL_PRECISION:
+            return None
+        return f"DECIMAL({precision}, {scale})"
+    base = re.sub(r"\(.*?\)", "", t).strip()
+    unsigned = base.endswith(" unsigned") or base.endswith(" unsigned zerofill")
+    base = base.replace(" zerofill", "").replace(" unsigned", "").strip()
+    if base == "bigint" and unsigned:
+        return "DECIMAL(20, 0)"  # up to 2^64 - 1, beyond BIGINT
     if base in _INT:
         return "BIGINT"
     if base in _FLOAT:
@@ -106,6 +137,16 @@ def athena_type(declared: str) -> str | None:
     return None
 
 
+def typed_value_sql(value: str, declared: str) -> str:
+    """`value` (decoded text) as the typed view's column of a `declared` source type."""
+    cast = athena_type(declared)
+    if cast is None:
+        return value
+    if cast.startswith("ARRAY("):  # a JSON array; text that is not one (an old lake) gives NULL
+        return f"TRY_CAST(try(json_parse({value})) AS {cast})"
+    return f"TRY_CAST({value} AS {cast})"
+
+
 def typed_view_sql(settings: Settings, table: TableSettings) -> str:
     """CREATE OR REPLACE VIEW for a table: decode the lake encoding, cast each declared type."""
     raw = raw_table(settings, table)
@@ -115,12 +156,12 @@ def typed_view_sql(settings: Settings, table: TableSettings) -> str:
             value = f"NULLIF({quote_ident(f.name)}, {quote_literal(NULL_PARTITION)})"
         else:
             value = decode_sql(quote_ident(f.name))
-        cast = athena_type(f.type)
-        columns.append(f"{f'TRY_CAST({value} AS {cast})' if cast else value} AS {quote_ident(f.name)}")
+        columns.append(f"{typed_value_sql(value, f.type)} AS {quote_ident(f.name)}")
+    for name in table.derived:  # dates of the timestamp they come from
+        value = f"NULLIF({quote_ident(name)}, {quote_literal(NULL_PARTITION)})"
+        columns.append(f"{typed_value_sql(value, 'date')} AS {quote_ident(name)}")
     for p in settings.datalake.base_partitions:
-        cast = athena_type(p.type)
-        value = quote_ident(p.name)
-        columns.append(f"{f'TRY_CAST({value} AS {cast})' if cast else value} AS {quote_ident(p.name)}")
+        columns.append(f"{typed_value_sql(quote_ident(p.name), p.type)} AS {quote_ident(p.name)}")
     if not columns:
         raise SettingsError(f"table {table.name!r} has no fields; run set-tables-fields first")
     select = ",\n  ".join(columns)

@@ -82,7 +82,7 @@ def test_xls_sheets_are_tables(tmp_path: Path) -> None:
     book.save(path)
     ds = DatasourceSettings("xls", "book", {"location": str(path)}, [TableSettings("people")])
     with open_source(ds) as source:
-        assert source.list_tables() == ["people", "other"]
+        assert source.list_tables() == {"people": "table", "other": "table"}
         assert [f.name for f in source.describe("people")] == ["id", "name", "joined", "score"]
     s = settings_file(
         tmp_path,

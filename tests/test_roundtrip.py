@@ -16,7 +16,7 @@ import pytest
 from panorama_kpi.catalog import create_tables, create_views
 from panorama_kpi.engines.duckdb import DuckDBEngine
 from panorama_kpi.lake.storage import LocalStorage
-from panorama_kpi.pipeline import extract_and_load
+from panorama_kpi.pipeline import RunOptions, extract_and_load
 from panorama_kpi.settings import DatalakeSettings, DatasourceSettings, Settings, TableSettings
 from panorama_kpi.sources import open_source
 
@@ -89,7 +89,7 @@ def roundtrip(tmp_path: Path, ds: DatasourceSettings) -> list[dict[str, Any]]:
     engine = DuckDBEngine(tmp_path / "lake", "panorama")
     selected = [(ds, table)]
     create_tables(settings, selected, engine, lambda _: None)
-    summary = extract_and_load(settings, selected, storage, engine, force=True)
+    summary = extract_and_load(settings, selected, storage, engine, RunOptions(force=True))
     assert not summary.failed, summary.failed[0].error
     create_views(settings, selected, engine, False, lambda _: None)
     columns, rows = engine.query("SELECT * FROM x_table_rt ORDER BY id")

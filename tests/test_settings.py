@@ -10,7 +10,7 @@ import pytest
 from panorama_kpi.errors import SettingsError
 from panorama_kpi.settings import load_settings, parse_interval
 
-COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat"
+COMPAT = Path(__file__).resolve().parent / "fixtures" / "panorama_elt"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -22,7 +22,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def compat_files() -> list[Path]:
     files = sorted(COMPAT.glob("*.yaml"))
-    assert len(files) == 3, f"panorama-elt example settings not found in {COMPAT}"
+    assert len(files) == 3, f"panorama-elt format fixtures missing from {COMPAT}"
     return files
 
 
@@ -37,7 +37,7 @@ def test_panorama_elt_examples_load(path: Path) -> None:
 
 
 def test_openedx_example_shapes() -> None:
-    settings = load_settings(COMPAT / "panorama_openedx_settings_example.yaml")
+    settings = load_settings(COMPAT / "openedx.yaml")
     mysql = settings.datasource("openedx_mysql")
     assert mysql.options == {
         "database": "edxapp"
@@ -52,10 +52,12 @@ def test_openedx_example_shapes() -> None:
     assert [(p.name, p.value) for p in settings.datalake.base_partitions] == [("lms", "lms.example.com")]
 
 
-def test_single_mapping_tables_are_a_list(tmp_path: Path) -> None:
-    shutil.copy(COMPAT / "panorama_mysql_settings_example.yaml", tmp_path / "s.yaml")
+@pytest.mark.parametrize(("name", "source_type"), [("mysql.yaml", "mysql"), ("csv.yaml", "csv")])
+def test_single_mapping_tables_are_a_list(tmp_path: Path, name: str, source_type: str) -> None:
+    shutil.copy(COMPAT / name, tmp_path / "s.yaml")
     settings = load_settings(tmp_path / "s.yaml")
-    assert [t.name for t in settings.datasources[0].tables] == ["my_table"]
+    assert settings.datasources[0].type == source_type
+    assert [t.name for t in settings.datasources[0].tables] == ["orders"]
 
 
 def test_env_interpolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,6 +74,25 @@ datasources:
     s = load_settings(path)
     assert s.datalake.path == "./lk"
     assert s.datasources[0].options == {"password": "s3cr$t", "host": "h$x", "port": 3307}
+
+
+def test_unset_secret_fails_only_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PANORAMA_NOPE", raising=False)
+    path = write(
+        tmp_path,
+        "datalake: {type: local, aws_secret_access_key: '${PANORAMA_NOPE}'}\n"
+        "datasources:\n- {type: mysql, name: sakila, host: db, port: '${PANORAMA_NOPE:-3306}',"
+        " password: 'pre-${PANORAMA_NOPE}'}\n",
+    )
+    ds = load_settings(path).datasource("sakila")
+    assert ds.option("host") == "db" and ds.option("port") == 3306
+    with pytest.raises(SettingsError) as info:
+        ds.option("password")
+    assert str(info.value).startswith(
+        "datasources[sakila].password: environment variable PANORAMA_NOPE is not set"
+    )
+    monkeypatch.setenv("PANORAMA_NOPE", "x")
+    assert ds.option("password") == "pre-x"
 
 
 def test_generic_key_wins_over_prefixed(tmp_path: Path) -> None:
@@ -92,8 +113,8 @@ def test_generic_key_wins_over_prefixed(tmp_path: Path) -> None:
         ("datasources:\n- {type: mysq, name: db}\n", "datasources[db].type: unknown datasource type 'mysq'"),
         ("datasources:\n- {type: mysql, name: db, port: [1]}\n", "datasources[db].port: expected an integer"),
         (
-            "datasources:\n- {type: mysql, name: db, password: '${PANORAMA_NOPE}'}\n",
-            "settings.datasources[0].password: environment variable PANORAMA_NOPE is not set",
+            "datalake: {type: local, path: '${PANORAMA_NOPE}'}\n",
+            "datalake.path: environment variable PANORAMA_NOPE is not set",
         ),
         ("datasources:\n- {type: mysql, name: db}\n- {type: mysql, name: db}\n", "name 'db' is used twice"),
         (

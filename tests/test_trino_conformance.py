@@ -645,7 +645,6 @@ CASES: list[tuple[str, Any, str]] = [
 # Constructs the local engine cannot answer as Trino does: they must fail loudly, naming the construct.
 LOUD_CASES: list[tuple[str, str, str]] = [
     ("CAST(1.5e0 AS varchar)", "CAST(1.5e0 AS VARCHAR)", "functions/conversion"),
-    ("typeof(1)", "typeof", "functions/conversion"),
     ("format('%.2f', 3.14159e0)", "format conversions", "functions/conversion"),
     ("format('%s', 1.5e0)", "format %s of a double", "functions/conversion"),
     ("TIMESTAMP '2020-01-01 00:00:00' AT TIME ZONE 'UTC'", "AT TIME ZONE", "functions/datetime"),

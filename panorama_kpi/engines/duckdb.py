@@ -3,8 +3,8 @@
 Raw tables are views over the partition files read with the semantics Athena's
 OpenCSVSerde gives them (all strings, backslash escape, header skipped, empty
 field = ''), partition values taken from the Hive keys. Every statement arrives
-in Athena dialect and is transpiled by sqlglot, so a view tested here is the
-view deployed to Athena.
+in Athena dialect and goes through the Trino-semantics layer (`engines/trino`), so
+a view tested here gives the answers Athena gives for the same view.
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from typing import Any
 from panorama_kpi.engines import trino
 from panorama_kpi.engines.base import Engine, Partition
 from panorama_kpi.errors import EngineError
-from panorama_kpi.lake.layout import META_PREFIX
+from panorama_kpi.lake.layout import META_PREFIX, VALUES_FILE
 from panorama_kpi.views import RawTable, quote_ident, quote_literal
 
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
-
 log = logging.getLogger(__name__)
 
 # OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
@@ -35,6 +34,41 @@ _CSV_OPTIONS = (
     "delim=',', quote='\"', escape='\\', header=true, strict_mode=false, auto_detect=false, "
     "nullstr=chr(10), parallel=false, max_line_size=1073741824"
 )
+
+
+def _with_long_values(table: RawTable, source: str, values: str) -> str:
+    """The raw table's SELECT when some partition folders are keyed by digest: their full
+    values come from each folder's values file instead of the folder name."""
+    folder = "regexp_replace(_panorama_file, '/[^/]*$', '')"
+    decoded = "replace(replace(replace(value, '\\n', chr(10)), '\\r', chr(13)), '\\b', '\\')"
+    pivot = ", ".join(
+        f'max(CASE WHEN "column" = {quote_literal(c)} THEN {decoded} END) AS {quote_ident(c)}'
+        for c in table.partition_columns
+    )
+    long = (
+        f"SELECT {folder} AS _folder, {pivot} FROM read_csv({quote_literal(values)}, {_CSV_OPTIONS}, "
+        "columns={'column': 'VARCHAR', 'value': 'VARCHAR'}, filename='_panorama_file') GROUP BY 1"
+    )
+    cols = [f"d.{quote_ident(c)}" for c in table.columns] + [
+        f"coalesce(v.{quote_ident(c)}, d.{quote_ident(c)}) AS {quote_ident(c)}"
+        for c in table.partition_columns
+    ]
+    source = source[:-1] + ", filename='_panorama_file')"
+    return (
+        f"SELECT {', '.join(cols)} FROM (SELECT *, {folder} AS _folder FROM {source}) AS d "
+        f"LEFT JOIN ({long}) AS v ON v._folder = d._folder"
+    )
+
+
+def _is_lock_conflict(msg: str) -> bool:
+    """Another process holds the file (DuckDB: 'Could not set lock on file ... Conflicting lock')."""
+    low = msg.lower()
+    return "could not set lock" in low or "conflicting lock" in low
+
+
+def glob_escape(text: str) -> str:
+    """A name matched literally in a DuckDB file pattern (`inj*` must not read `injx`)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def to_duckdb(sql: str, schema: trino.Schema | None = None, database: str | None = None) -> str:
@@ -72,8 +106,10 @@ class DuckDBEngine(Engine):
                 break
             except duckdb.Error as exc:
                 msg = str(exc).splitlines()[0]
-                if "lock" not in msg.lower():
-                    raise EngineError(f"cannot open DuckDB catalog {self.catalog_path}: {msg}") from None
+                if not _is_lock_conflict(msg):
+                    raise self._damaged(msg) or EngineError(
+                        f"cannot open DuckDB catalog {self.catalog_path}: {msg}"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise EngineError(
                         f"DuckDB catalog {self.catalog_path} stayed locked by another process for "
@@ -83,6 +119,16 @@ class DuckDBEngine(Engine):
         if not read_only:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.database)}")
         return self._session(con)
+
+    def _damaged(self, msg: str) -> EngineError | None:
+        """A damaged catalog file, said so (it is rebuilt from the lake alone), or None."""
+        low = msg.lower()
+        if "corrupt" in low or "not a valid duckdb database" in low or "checksum" in low:
+            return EngineError(
+                f"the DuckDB catalog {self.catalog_path} is damaged ({msg}); delete it and rebuild it from "
+                "the lake: create-datalake-tables --all && create-datalake-views --all"
+            )
+        return None
 
     def _session(self, con: Any) -> Any:
         """Session settings every connection (and cursor: they do not inherit them) needs."""
@@ -109,9 +155,7 @@ class DuckDBEngine(Engine):
         return schema
 
     def _translate(self, con: Any, sql: str) -> str:
-        statement = to_duckdb(sql, self._schema(con), self.database)
-        log.debug("local SQL: %s", statement)
-        return statement
+        return to_duckdb(sql, self._schema(con), self.database)
 
     def _run(self, statements: Sequence[str], athena: bool = False) -> None:
         import duckdb
@@ -120,10 +164,13 @@ class DuckDBEngine(Engine):
         con = self._open()
         try:
             for sql in statements:
+                statement = self._translate(con, sql) if athena else sql
+                log.debug("SQL sent to DuckDB: %s", statement)
                 try:
-                    con.execute(self._translate(con, sql) if athena else sql)
+                    con.execute(statement)
                 except duckdb.Error as exc:
-                    raise EngineError(f"DuckDB: {str(exc).splitlines()[0]}") from None
+                    msg = str(exc).splitlines()[0]
+                    raise self._damaged(msg) or EngineError(f"DuckDB: {msg}") from None
         finally:
             con.close()
 
@@ -134,8 +181,11 @@ class DuckDBEngine(Engine):
         return f"DuckDB {duckdb.__version__} catalog {self.catalog_path}"
 
     def _glob(self, table: RawTable) -> str:
-        depth = "".join("*/" for _ in table.partition_columns)
-        return f"{table.prefix}{depth}{table.file_name}"
+        # Naming each partition column keeps objects of another layout (left by an
+        # interrupted reload, or another site's) out of the table.
+        depth = "".join(f"{glob_escape(c)}=*/" for c in table.partition_columns)
+        name = table.file_pattern if table.file_glob else glob_escape(table.file_name)
+        return f"{glob_escape(table.prefix)}{depth}{name}"
 
     def raw_table_ddl(self, table: RawTable) -> list[str]:
         name = f"{quote_ident(self.database)}.{quote_ident(table.name)}"
@@ -152,9 +202,11 @@ class DuckDBEngine(Engine):
             options += f", hive_partitioning=true, hive_types={{{hive}}}, hive_types_autocast=false"
         else:
             options += ", hive_partitioning=false"
-        return [
-            f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM read_csv({quote_literal(pattern)}, {options})"
-        ]
+        source = f"read_csv({quote_literal(pattern)}, {options})"
+        values = f"{glob_escape(table.prefix)}**/{VALUES_FILE}"
+        if table.partition_columns and glob.glob(str(self.root / values), recursive=True):
+            return [f"CREATE OR REPLACE VIEW {name} AS {_with_long_values(table, source, values)}"]
+        return [f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"]
 
     def create_raw_table(self, table: RawTable) -> None:
         self._run(self.raw_table_ddl(table))
@@ -199,13 +251,18 @@ class DuckDBEngine(Engine):
         statement = None
         for read_only in (True, False):
             cur = self._cursor(read_only)
-            statement = statement or self._translate(cur, sql)
+            if statement is None:
+                statement = self._translate(cur, sql)
+                log.debug("SQL sent to DuckDB: %s", statement)
             try:
                 cur.execute(statement)
                 break
             except duckdb.Error as exc:
                 if not (read_only and "read-only" in str(exc).lower()):
-                    raise EngineError(f"query failed: {trino.error_message(exc)}") from None
+                    msg = str(exc).splitlines()[0]
+                    raise self._damaged(msg) or EngineError(
+                        f"query failed: {trino.error_message(exc)}"
+                    ) from None
         columns = [d[0] for d in (cur.description or [])]
 
         def rows() -> Iterator[tuple[Any, ...]]:

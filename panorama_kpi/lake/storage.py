@@ -7,13 +7,27 @@ never a partial file, and a failed write leaves the old object untouched.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import fcntl
+import hashlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from panorama_kpi.errors import LakeError
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A small object with what compare-and-swap needs: its version token and when it was written
+    (on the storage's own clock where it has one)."""
+
+    text: str
+    token: str
+    modified: dt.datetime  # UTC, naive
 
 
 class Storage(ABC):
@@ -31,6 +45,26 @@ class Storage(ABC):
 
     @abstractmethod
     def delete(self, key: str) -> None: ...
+
+    # Primitives a lock is built on (small objects only).
+    @abstractmethod
+    def create_exclusive(self, key: str, text: str) -> bool:
+        """Create `key` only if it does not exist; False if it does."""
+
+    @abstractmethod
+    def read_versioned(self, key: str) -> Versioned | None: ...
+
+    @abstractmethod
+    def replace_if(self, key: str, text: str, token: str) -> bool:
+        """Replace `key` only if it still has version `token`; False otherwise."""
+
+    @abstractmethod
+    def delete_if(self, key: str, token: str) -> bool:
+        """Delete `key` only if it still has version `token`; False otherwise."""
+
+    @abstractmethod
+    def remove_temporaries(self, prefix: str) -> int:
+        """Delete what interrupted writes under `prefix` left behind; returns how many."""
 
     @abstractmethod
     def check(self) -> str:
@@ -99,6 +133,70 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    # Compare-and-swap runs under an flock on one guard file: every process using
+    # this lake directory takes it for the few microseconds a swap lasts.
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        path = self._path("_panorama/.guard")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def create_exclusive(self, key: str, text: str) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._guard():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+        return True
+
+    def read_versioned(self, key: str) -> Versioned | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        modified = dt.datetime.fromtimestamp(mtime, dt.UTC).replace(tzinfo=None)
+        return Versioned(data.decode("utf-8", "replace"), hashlib.sha256(data).hexdigest(), modified)
+
+    def _current_token(self, key: str) -> str | None:
+        found = self.read_versioned(key)
+        return None if found is None else found.token
+
+    def replace_if(self, key: str, text: str, token: str) -> bool:
+        with self._guard():
+            if self._current_token(key) != token:
+                return False
+            self.write(key, [text])
+        return True
+
+    def delete_if(self, key: str, token: str) -> bool:
+        with self._guard():
+            if self._current_token(key) != token:
+                return False
+            self.delete(key)
+        return True
+
+    def remove_temporaries(self, prefix: str) -> int:
+        base = self._path(prefix) if prefix else self.root
+        removed = 0
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(dirpath, name))
+                        removed += 1
+        return removed
 
     def check(self) -> str:
         key = "_panorama/connection-test"

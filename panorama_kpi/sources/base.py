@@ -11,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
 
 from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
 
 PartitionFilter = Mapping[str, Any]
 """Field name -> value a dump is restricted to (None means IS NULL)."""
+
+TableKind = Literal["table", "view", "materialized view"]
+"""What a listed name is in the source: views are reported apart by set-tables."""
 
 
 class Source(ABC):
@@ -31,7 +35,7 @@ class Source(ABC):
         self.name = settings.name
 
     def option(self, key: str, default: Any = None) -> Any:
-        value = self.settings.options.get(key)
+        value = self.settings.option(key)
         return default if value is None or value == "" else value
 
     @abstractmethod
@@ -39,8 +43,10 @@ class Source(ABC):
         """Connect and return a short description ("MariaDB 10.11 at host:port/db")."""
 
     @abstractmethod
-    def list_tables(self) -> list[str]:
-        """Names of the tables (collections, sheets...) this source can dump."""
+    def list_tables(self) -> dict[str, TableKind]:
+        """Name -> kind of everything this source can dump (tables, views, collections,
+        sheets...), in a stable order. set-tables adds views only when asked to: a
+        view re-runs its query on every dump and repeats rows of its base tables."""
 
     @abstractmethod
     def describe(self, table: str) -> list[Field]:
@@ -50,6 +56,25 @@ class Source(ABC):
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         """Distinct values of table.partition_fields, only among rows with
         table.timestamp_field >= since when `since` is given (naive UTC)."""
+
+    def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
+        """Rows per combination of table.partition_fields (one grouped query), or None when
+        this source cannot count cheaply. Incremental runs compare these with the lake's
+        counts to catch deleted rows and rows that moved to another partition."""
+        return None
+
+    @contextmanager
+    def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
+        """Inside, every read of this source and of `others` (more connections to it) sees
+        one snapshot of the data (of `table` at least), where the source can give one. A
+        table is loaded inside one, so rows updated during the load are neither missed
+        nor read twice."""
+        yield
+
+    def clock(self) -> dt.datetime:
+        """The source's current time (naive UTC): incremental windows are computed on it,
+        so a tool machine whose clock runs ahead loses no change."""
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     @abstractmethod
     def dump(

@@ -16,7 +16,7 @@ from typing import Any
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows, render
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, Source
+from panorama_kpi.sources.base import PartitionFilter, Source, TableKind
 
 
 class _RowFileSource(Source):
@@ -110,9 +110,9 @@ class CSVFileSource(_RowFileSource):
         path = self._require_file()
         return f"CSV file {path} ({path.stat().st_size} bytes)"
 
-    def list_tables(self) -> list[str]:
+    def list_tables(self) -> dict[str, TableKind]:
         tables = [t.name for t in self.settings.tables]
-        return tables[:1] or [os.path.splitext(os.path.basename(self.path))[0]]
+        return dict.fromkeys(tables[:1] or [os.path.splitext(os.path.basename(self.path))[0]], "table")
 
     def _read(self, table: str) -> tuple[list[str], Iterator[Sequence[Any]]]:
         path = self._require_file()
@@ -151,10 +151,10 @@ class ExcelSource(_RowFileSource):
         finally:
             book.close()
 
-    def list_tables(self) -> list[str]:
+    def list_tables(self) -> dict[str, TableKind]:
         book = self._workbook()
         try:
-            return list(book.sheetnames)
+            return dict.fromkeys(book.sheetnames, "table")
         finally:
             book.close()
 

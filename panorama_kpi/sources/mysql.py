@@ -17,6 +17,9 @@ wire protocol (packet header, length-encoded string, EOF/ERR packets) and on the
 two connection attributes pymysql uses for it; if they are missing it falls back
 to `SSCursor.fetchmany`.
 
+`describe` reports information_schema's DATA_TYPE (as panorama-elt did), with the
+precision of decimals (`decimal(10,2)`) and ` unsigned` on unsigned integers.
+
 Canonical text per column type (information_schema DATA_TYPE):
   integers, decimal, double, year, date, time  the server's text (double: shortest
                                                round-trip digits, e.g. 1e300, 0.1)
@@ -33,17 +36,31 @@ Canonical text per column type (information_schema DATA_TYPE):
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
+from panorama_kpi.sources.base import TableKind
+from panorama_kpi.sources.sql import (
+    CHUNK_BYTES,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    SERVER_KEYS,
+    Column,
+    SQLSource,
+    fetch_rows,
+)
+
+log = logging.getLogger(__name__)
 
 # fmt: off
 _UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
 _AS_IS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "double",
           "real", "year", "date", "time"}
+_INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 _GEOMETRY = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
              "geometrycollection", "geomcollection"}
@@ -60,7 +77,7 @@ _MAX_PACKET = 0xFFFFFF
 
 def render_sql(col: Column, quote: str) -> str:
     """Expression giving the column's canonical text (NULL stays NULL)."""
-    t = col.type.split("(")[0]
+    t = col.type.split("(")[0].split(" ")[0]
     charset, dt_precision = col.detail
     if t in _AS_IS:
         return quote
@@ -195,6 +212,7 @@ class MySQLSource(SQLSource):
     settings_keys: ClassVar[dict[str, type]] = SERVER_KEYS
     quote_char = "`"
     server_name = "MySQL"
+    clock_sql = "SELECT UTC_TIMESTAMP(6)"
     default_port = 3306
 
     def _connect(self) -> Any:
@@ -206,13 +224,18 @@ class MySQLSource(SQLSource):
             host=self.option("host", "localhost"),
             port=int(self.option("port", 3306)),
             user=self.option("username"),
-            password=self.option("password", ""),
+            # pymysql encodes a str password as Latin-1 (a traceback for anything else);
+            # servers compare the bytes the client sends, which is UTF-8 for utf8mb4 clients
+            password=str(self.option("password", "")).encode("utf-8"),
             database=self.option("database"),
             charset="utf8mb4",
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT,
-            # TIMESTAMP columns read in UTC; a slow consumer must not make the server drop us.
-            init_command="SET time_zone = '+00:00', net_write_timeout = 600",
+            # TIMESTAMP columns read in UTC; a reader that stops reading (a stopped or hung
+            # process) is dropped after read_timeout seconds, releasing its metadata lock
+            init_command=(
+                f"SET time_zone = '+00:00', net_write_timeout = {int(self.option('read_timeout', READ_TIMEOUT))}"
+            ),
         )
 
     def table_ref(self, table: str) -> str:
@@ -228,26 +251,29 @@ class MySQLSource(SQLSource):
         kind = "MariaDB" if "mariadb" in version.lower() else "MySQL"
         return f"{kind} {version.split('-')[0]} at {self.address}/{self.option('database')}"
 
-    def list_tables(self) -> list[str]:
-        with self.errors():
+    def list_tables(self) -> dict[str, TableKind]:
+        with self.errors():  # MariaDB lists its sequences here too: nothing to dump
             rows = self._rows(
-                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES"
+                " WHERE TABLE_SCHEMA = %s AND TABLE_TYPE <> 'SEQUENCE' ORDER BY TABLE_NAME",
                 [self.option("database")],
             )
-        return [_text(r[0]) for r in rows]
+        return {_text(name): "view" if "VIEW" in _text(kind) else "table" for name, kind in rows}
 
     def _introspect(self, table: str) -> list[Column]:
         rows = self._rows(
             "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, NUMERIC_PRECISION, NUMERIC_SCALE,"
-            " DATETIME_PRECISION FROM information_schema.COLUMNS"
+            " DATETIME_PRECISION, COLUMN_TYPE FROM information_schema.COLUMNS"
             " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             [self.option("database"), table],
         )
         cols = []
-        for name, data_type, nullable, charset, precision, scale, dt_precision in rows:
+        for name, data_type, nullable, charset, precision, scale, dt_precision, column_type in rows:
             t = _text(data_type).lower()
             if t in ("decimal", "numeric") and precision is not None:
                 t = f"{t}({precision},{scale or 0})"
+            elif t in _INTEGERS and "unsigned" in _text(column_type).lower():
+                t += " unsigned"  # bigint unsigned goes beyond BIGINT: the typed view needs to know
             cols.append(
                 Column(_text(name), t, _text(nullable) == "YES", (_text(charset or ""), dt_precision))
             )
@@ -311,6 +337,82 @@ class MySQLSource(SQLSource):
             with contextlib.suppress(Exception):  # already broken
                 conn._force_close()
 
+    # Character columns compare under their collation, which folds case and accents and
+    # (PAD SPACE) trailing spaces: 'ABC', 'abc ' and 'ábc' would be one partition. Their
+    # partition values are grouped and matched on the UTF-8 bytes instead; the plain
+    # `=` stays in the condition so an index on the column is still used.
+    def _exact(self, column: Column) -> str:
+        if not column.detail[0]:  # no character set: not a character column
+            return super()._exact(column)
+        return f"CAST(CONVERT({self.quote(column.name)} USING utf8mb4) AS BINARY)"
+
+    def _bucket(self, column: Column, granularity: str) -> str:
+        q = self.quote(column.name)
+        if granularity == "month":  # no DATE_FORMAT: its % would need doubling for the driver
+            return f"DATE({q}) - INTERVAL (DAYOFMONTH({q}) - 1) DAY"
+        return f"DATE({q})"
+
+    def _exact_bounds(self, column: Column) -> tuple[str, str] | None:
+        if not column.detail[0]:
+            return None
+        utf8 = column.detail[0].startswith("utf8")
+        exact = f"BINARY {self.quote(column.name)}" if utf8 else self._exact(column)
+        return f"MIN({exact})", f"MAX({exact})"
+
+    def _from_exact(self, column: Column, value: Any) -> Any:
+        return value.decode("utf-8") if column.detail[0] and isinstance(value, (bytes, bytearray)) else value
+
+    def _equals(self, column: Column, value: Any) -> tuple[str, list[Any]]:
+        sql, params = super()._equals(column, value)
+        if not column.detail[0] or not isinstance(value, str):
+            return sql, params
+        return f"{sql} AND {self._exact(column)} = %s", [*params, value.encode("utf-8")]
+
+    # MySQL cannot share a snapshot between connections: each opens its own consistent
+    # snapshot, while a short-lived extra connection holds `LOCK TABLES t READ` so no
+    # write to the table can commit between them (needs the LOCK TABLES privilege;
+    # without it, or after 5 s waiting for the lock, the snapshots open milliseconds
+    # apart instead).
+    @contextmanager
+    def _frozen(self, table: str | None) -> Iterator[None]:
+        if table is None:
+            yield
+            return
+        import pymysql
+
+        locker = None
+        try:
+            locker = self._connect()
+            with locker.cursor() as cur:
+                cur.execute("SET SESSION lock_wait_timeout = 5")
+                cur.execute(f"LOCK TABLES {self.table_ref(table)} READ")
+        except pymysql.err.Error as exc:
+            log.debug("snapshots of %s open without a table lock: %s", table, exc)
+        try:
+            yield
+        finally:
+            if locker is not None:
+                with contextlib.suppress(Exception):
+                    locker.close()  # releases the lock
+
+    def _snapshot_begin(self) -> Any:
+        self._rows("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [])
+        self._rows("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", [])
+
+    def _snapshot_join(self, token: Any) -> None:
+        self._snapshot_begin()
+
+    def _snapshot_end(self) -> None:
+        if self._conn is not None:
+            try:
+                self._rows("COMMIT", [])
+            except Exception:
+                self.drop_connection()
+
+    def _is_transient(self, exc: Exception) -> bool:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        return code in _TRANSIENT
+
     def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
         import pymysql
 
@@ -343,6 +445,12 @@ class MySQLSource(SQLSource):
         if code in (1142, 1143):
             return self.fail(table, f"user {user!r} may not read this table — grant SELECT ({msg})")
         return self.fail(table, f"MySQL error {code}: {msg}")
+
+
+#: Errors worth retrying: lost, refused or killed connections (2002, 2003, 2006, 2013,
+#: MariaDB 1927, MySQL 4031), too many connections (1040), server shutdown (1053), lock
+#: wait timeout (1205), deadlock (1213), query interrupted by KILL QUERY (1317).
+_TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 2013, 4031})
 
 
 def _text(value: Any) -> str:

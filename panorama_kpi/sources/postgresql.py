@@ -23,19 +23,23 @@ settings the rendering depends on (`SET LOCAL`, so it also holds behind
 PgBouncer's transaction pooling): TimeZone UTC, DateStyle ISO, extra_float_digits 3
 (shortest round-trip float text from PostgreSQL 12 on), IntervalStyle postgres.
 
-Types reported by `describe` (from pg_type; domains report their own name and
-render as their base type):
+Types reported by `describe` (from pg_type; a domain is its base type, through
+domains over domains, so a domain over bigint is `bigint`):
   int2 smallint, int4 integer, int8 bigint, float4 real, float8 double precision,
   numeric(p,s) (or numeric), bool boolean, varchar, bpchar char, text,
   timestamp, timestamptz, date, time, timetz, interval, json, jsonb, bytea, uuid,
-  arrays as '<element>[]', anything else its type name.
+  arrays as '<element>[]' (one '[]' per declared dimension), anything else (enums,
+  tsvector...) its type name.
 
 Canonical text: timestamps `YYYY-MM-DD HH24:MI:SS.US` (timestamptz converted to
 UTC; `infinity` as PostgreSQL spells it; BC dates lose their era, as psycopg2 cannot
 read them at all); booleans true/false; bytea base64 without line breaks; floats
 shortest round-trip (1e+300, NaN, Infinity); char(n) blank-padded as the driver
 returns it; every other type its text output (numeric exact, json as stored, jsonb
-normalised by the server, arrays in PostgreSQL's array syntax).
+normalised by the server). Arrays become JSON arrays (`to_json`): integer, float and
+boolean elements as JSON numbers and booleans, every other element as a JSON string
+of its exact text (numeric digits, timestamps as PostgreSQL prints them in UTC), NULL
+elements as null, nested arrays for more dimensions (lower bounds are not kept).
 """
 
 from __future__ import annotations
@@ -48,7 +52,16 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.sql import CHUNK_BYTES, CONNECT_TIMEOUT, SERVER_KEYS, Column, SQLSource, fetch_rows
+from panorama_kpi.sources.base import TableKind
+from panorama_kpi.sources.sql import (
+    CHUNK_BYTES,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    SERVER_KEYS,
+    Column,
+    SQLSource,
+    fetch_rows,
+)
 
 # fmt: off
 _NAMES = {
@@ -58,13 +71,50 @@ _NAMES = {
 #: Base types whose text can hold no backslash, LF or CR: no layer-1 escaping needed.
 _PLAIN = {"int2", "int4", "int8", "float4", "float8", "numeric", "bool", "oid", "date", "time", "timetz",
           "interval", "uuid", "inet", "cidr", "macaddr", "macaddr8", "money", "bit", "varbit", "pg_lsn"}
+#: Array element types whose JSON rendering (numbers, true/false) every reader takes exactly.
+_JSON_NATIVE = {"int2", "int4", "int8", "float4", "float8", "bool"}
 # fmt: on
+_KINDS: dict[str, TableKind] = {"v": "view", "m": "materialized view"}  # r, p, f: tables
 _TS_FORMAT = "'YYYY-MM-DD HH24:MI:SS.US'"
 _SESSION = (
     "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
     "SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'postgres'"
 )
 _COPY_OPTIONS = "(FORMAT csv, QUOTE '\"', ESCAPE E'\\\\', FORCE_QUOTE *)"
+
+#: Every domain with the type it finally stands for: a domain over a domain takes the
+#: inner one's base, and the outermost declared type modifier (e.g. numeric(10,2)).
+_DOMAINS_SQL = (
+    "WITH RECURSIVE dom(oid, base, typmod) AS ("
+    " SELECT oid, typbasetype, typtypmod FROM pg_type WHERE typtype = 'd'"
+    " UNION ALL SELECT dom.oid, t.typbasetype, CASE WHEN dom.typmod = -1 THEN t.typtypmod ELSE dom.typmod END"
+    " FROM dom JOIN pg_type t ON t.oid = dom.base AND t.typtype = 'd')"
+    " SELECT dom.oid, dom.base, dom.typmod FROM dom JOIN pg_type t ON t.oid = dom.base AND t.typtype <> 'd'"
+)
+#: A table's columns: base type (domains resolved), nullability, type modifier, its
+#: display, and for arrays the element's base type, its display, and declared dimensions.
+_COLUMNS_SQL = (
+    f"WITH domains AS ({_DOMAINS_SQL})"
+    " SELECT a.attname, t.typname, NOT a.attnotnull, coalesce(d.typmod, a.atttypmod),"
+    " format_type(t.oid, coalesce(d.typmod, a.atttypmod)), e.typname,"
+    " format_type(e.oid, CASE WHEN coalesce(de.typmod, -1) = -1 THEN coalesce(d.typmod, a.atttypmod)"
+    " ELSE de.typmod END), a.attndims"
+    " FROM pg_attribute a"
+    " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " LEFT JOIN domains d ON d.oid = a.atttypid"
+    " JOIN pg_type t ON t.oid = coalesce(d.base, a.atttypid)"
+    " LEFT JOIN domains de ON de.oid = t.typelem AND t.typcategory = 'A'"
+    " LEFT JOIN pg_type e ON e.oid = coalesce(de.base, t.typelem) AND t.typcategory = 'A'"
+    " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped"
+    " ORDER BY a.attnum"
+)
+
+
+def _shown(base: str, formatted: str) -> str:
+    """The type name describe() reports for a (domain-resolved) base type."""
+    if base == "numeric":
+        return formatted.replace(" ", "")  # numeric(10,2), or numeric: any precision
+    return _NAMES.get(base, base)
 
 
 def _literal(text: str) -> str:
@@ -80,10 +130,14 @@ _BACKSLASH = (_literal("\\"), _literal("\\b"))
 
 def render_sql(col: Column, quote: str) -> str:
     """The column's text with backslashes escaped (layer 1 but for line breaks); NULL as \\N."""
-    base, typmod = col.detail
-    if base in _PLAIN and base != "bool" and not col.nullable:
+    base, typmod, element = col.detail
+    if element:  # a JSON array (line breaks arrive escaped by JSON)
+        if element not in _JSON_NATIVE:  # elements as their exact text: JSON strings
+            quote = f"{quote}::text[]"
+        args = [f"replace(to_json({quote})::text, {_BACKSLASH[0]}, {_BACKSLASH[1]})"]
+    elif base in _PLAIN and base != "bool" and not col.nullable:
         return quote  # COPY writes what ::text would, without the cast
-    if base == "timestamp":  # to_char gives NULL for infinity: then PostgreSQL's own text
+    elif base == "timestamp":  # to_char gives NULL for infinity: then PostgreSQL's own text
         args = [f"to_char({quote}, {_TS_FORMAT})", f"{quote}::text"]
     elif base == "timestamptz":
         args = [f"to_char({quote} AT TIME ZONE 'UTC', {_TS_FORMAT})", f"{quote}::text"]
@@ -113,6 +167,12 @@ def to_csv(rows: list[bytes]) -> str:
     return b"".join([r[:-1].replace(b"\n", b"\\\\n").replace(b"\r", b"\\\\r") + b"\n" for r in rows]).decode(
         "utf-8"
     )
+
+
+#: SQLSTATEs worth retrying (besides class 08, connection exceptions): serialization
+#: failure (also a replica's conflict with recovery), deadlock, lock not available,
+#: admin/crash shutdown, cannot connect now, too many connections.
+_TRANSIENT = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
 
 
 class _Sink:
@@ -154,6 +214,7 @@ class PostgreSQLSource(SQLSource):
         "sslmode": str,
     }
     server_name = "PostgreSQL"
+    clock_sql = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
     default_port = 5432
 
     @property
@@ -187,11 +248,47 @@ class PostgreSQLSource(SQLSource):
     def _begin(self) -> Any:
         cur = self.conn.cursor()
         cur.execute(_SESSION)
+        # unacknowledged or unsendable data for longer than this closes the connection on
+        # the server's side: a stopped reader does not hold back vacuum for hours
+        timeout_ms = int(self.option("read_timeout", READ_TIMEOUT)) * 1000
+        cur.execute(f"SET LOCAL tcp_user_timeout = {timeout_ms}")
         return cur
 
+    # A table's reads share one snapshot: the first connection exports its snapshot
+    # (REPEATABLE READ), the others adopt it, and every statement runs in that one
+    # transaction until the table is done.
+    _in_snapshot = False
+
+    def _bucket(self, column: Column, granularity: str) -> str:
+        # sessions run in UTC: a timestamptz falls on its UTC date
+        return f"CAST(date_trunc('{granularity}', {self.quote(column.name)}) AS date)"
+
+    def _snapshot_begin(self) -> Any:
+        self._in_snapshot = False
+        self._end()
+        with self.conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SELECT pg_export_snapshot()")
+            (token,) = cur.fetchone()
+        self._in_snapshot = True
+        return token
+
+    def _snapshot_join(self, token: Any) -> None:
+        self._in_snapshot = False
+        self._end()
+        with self.conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SET TRANSACTION SNAPSHOT %s", (token,))
+        self._in_snapshot = True
+
+    def _snapshot_end(self) -> None:
+        self._in_snapshot = False
+        self._end()
+
     def _end(self) -> None:
-        """Close the transaction (nothing to commit); a broken connection is dropped."""
-        if self._conn is not None:
+        """Close the transaction (nothing to commit), unless a snapshot is being shared;
+        a broken connection is dropped."""
+        if self._conn is not None and not self._in_snapshot:
             try:
                 self._conn.rollback()
             except Exception:
@@ -217,38 +314,25 @@ class PostgreSQLSource(SQLSource):
         version, db = self._rows("SELECT current_setting('server_version'), current_database()", [])[0]
         return f"PostgreSQL {version.split()[0]} at {self.address}/{db}"
 
-    def list_tables(self) -> list[str]:
+    def list_tables(self) -> dict[str, TableKind]:
         with self.errors():
             rows = self._rows(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition"
                 " ORDER BY c.relname",
                 [self.schema],
             )
-        return [r[0] for r in rows]
+        return {name: _KINDS.get(kind, "table") for name, kind in rows}
 
     def _introspect(self, table: str) -> list[Column]:
-        rows = self._rows(
-            "SELECT a.attname, t.typname, coalesce(b.typname, t.typname), NOT a.attnotnull, a.atttypmod,"
-            " format_type(a.atttypid, a.atttypmod), t.typcategory, e.typname"
-            " FROM pg_attribute a"
-            " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " JOIN pg_type t ON t.oid = a.atttypid"
-            " LEFT JOIN pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'"
-            " LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'"
-            " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped"
-            " ORDER BY a.attnum",
-            [self.schema, table],
-        )
+        rows = self._rows(_COLUMNS_SQL, [self.schema, table])
         cols = []
-        for name, typname, base, nullable, typmod, formatted, category, element in rows:
-            if typname == "numeric":
-                shown = formatted.replace(" ", "")
-            elif category == "A" and element:
-                shown = f"{_NAMES.get(element, element.lstrip('_'))}[]"
+        for name, base, nullable, typmod, formatted, element, element_formatted, dims in rows:
+            if element:
+                shown = _shown(element, element_formatted) + "[]" * max(dims, 1)
             else:
-                shown = _NAMES.get(typname, typname)
-            cols.append(Column(name, shown, bool(nullable), (base, typmod)))
+                shown = _shown(base, formatted)
+            cols.append(Column(name, shown, bool(nullable), (base, typmod, element)))
         return cols
 
     def _stream(self, table: str, columns: list[Column], where: str, params: list[Any]) -> Iterator[str]:
@@ -300,6 +384,15 @@ class PostgreSQLSource(SQLSource):
             else:
                 self.drop_connection()
 
+    def _is_transient(self, exc: Exception) -> bool:
+        import psycopg2
+
+        code = getattr(exc, "pgcode", None) or ""
+        if code:
+            return code in _TRANSIENT or code.startswith("08")
+        # no SQLSTATE: the connection broke (server gone, network) rather than a statement failing
+        return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+
     def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
         import psycopg2
 
@@ -337,4 +430,6 @@ class PostgreSQLSource(SQLSource):
             )
         if code == "42501":
             return self.fail(table, f"permission denied — grant SELECT to {user!r} ({first})")
-        return self.fail(table, f"PostgreSQL error {code or type(exc).__name__}: {first}")
+        hint = (getattr(getattr(exc, "diag", None), "message_hint", None) or "").strip()
+        hint = f" — {hint.splitlines()[0]}" if hint else ""  # e.g. REFRESH a materialized view
+        return self.fail(table, f"PostgreSQL error {code or type(exc).__name__}: {first}{hint}")

@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import PanoramaError, SourceError
-from panorama_kpi.settings import Field, TableSettings
+from panorama_kpi.settings import DerivedPartition, Field, TableSettings
 from panorama_kpi.sources.base import PartitionFilter, Source
 
 #: Seconds to wait for a server to answer a connection attempt.
@@ -32,6 +32,27 @@ CONNECT_TIMEOUT = 10
 
 #: About this many bytes of CSV text per chunk handed to the pipeline.
 CHUNK_BYTES = 1 << 20
+
+
+def as_date(value: Any) -> dt.date | None:
+    """A bucket value as the server returns it (date, datetime or ISO text) as a date."""
+    if value is None or isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def bucket_range(value: Any, granularity: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the timestamps whose bucket is `value` (a date or its text)."""
+    day = as_date(value)
+    assert day is not None
+    start = dt.datetime(day.year, day.month, 1 if granularity == "month" else day.day)
+    if granularity == "month":
+        end = dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+    else:
+        end = start + dt.timedelta(days=1)
+    return start, end
 
 
 def fetch_rows(cur: Any) -> list[tuple[Any, ...]]:
@@ -43,7 +64,19 @@ def fetch_rows(cur: Any) -> list[tuple[Any, ...]]:
 
 
 #: Connection keys every database-server source type accepts.
-SERVER_KEYS: dict[str, type] = {"host": str, "port": int, "username": str, "password": str, "database": str}
+SERVER_KEYS: dict[str, type] = {
+    "host": str,
+    "port": int,
+    "username": str,
+    "password": str,
+    "database": str,
+    # seconds the server waits on a reader that stopped reading before it drops the query
+    # (and the locks and snapshot the query holds)
+    "read_timeout": int,
+}
+
+#: Default of `read_timeout`.
+READ_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -65,6 +98,8 @@ class SQLSource(Source):
     placeholder: ClassVar[str] = "%s"
     #: Human name of the server kind, for messages.
     server_name: ClassVar[str] = "SQL"
+    #: A query answering the server's current UTC time (naive), to microseconds.
+    clock_sql: ClassVar[str] = ""
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -92,6 +127,10 @@ class SQLSource(Source):
     def _translate(self, exc: Exception, table: str | None) -> SourceError | None:
         """One-line SourceError for a driver error; None for anything else."""
 
+    def _is_transient(self, exc: Exception) -> bool:
+        """Whether a driver error is worth retrying as it is (dialects list their codes)."""
+        return False
+
     @abstractmethod
     def table_ref(self, table: str) -> str:
         """The table as it is written in a FROM clause."""
@@ -99,6 +138,20 @@ class SQLSource(Source):
     def _bind(self, value: Any, column: Column) -> Any:
         """Parameter for a value compared with `column` (dialects adjust time zones)."""
         return value
+
+    # Partition values must be told apart byte for byte: a collation that folds case,
+    # accents or trailing spaces would merge distinct values into one partition.
+    def _exact(self, column: Column) -> str:
+        """Expression grouping `column`'s values exactly (DISTINCT, GROUP BY)."""
+        return self.quote(column.name)
+
+    def _from_exact(self, column: Column, value: Any) -> Any:
+        """The value `_exact` returned, as the partition's value."""
+        return value
+
+    def _equals(self, column: Column, value: Any) -> tuple[str, list[Any]]:
+        """Condition matching exactly `value` (not NULL), index-friendly, with its parameters."""
+        return f"{self.quote(column.name)} = {self.placeholder}", [self._bind(value, column)]
 
     # ------------------------------------------------------------ shared parts
     #: Port the driver uses when none is configured (for messages).
@@ -148,6 +201,7 @@ class SQLSource(Source):
             err = self._translate(exc, table)
             if err is None:
                 raise
+            err.transient = self._is_transient(exc)
             raise err from None
 
     def fail(self, table: str | None, text: str) -> SourceError:
@@ -182,40 +236,176 @@ class SQLSource(Source):
     def describe(self, table: str) -> list[Field]:
         return [Field(c.name, c.type) for c in self.columns(table)]
 
-    def where_clause(self, table: str, where: PartitionFilter | None) -> tuple[str, list[Any]]:
+    def where_clause(
+        self, table: str, where: PartitionFilter | None, derived: Mapping[str, DerivedPartition] | None = None
+    ) -> tuple[str, list[Any]]:
         if not where:
             return "", []
-        cols = self.pick(table, list(where), "partition field")
+        derived = derived or {}
         parts, params = [], []
-        for col, value in zip(cols, where.values(), strict=True):
+        for name, value in where.items():
+            bucket = derived.get(name)
+            col = self.pick(table, [bucket.source if bucket else name], "partition field")[0]
             if value is None:
                 parts.append(f"{self.quote(col.name)} IS NULL")
+                continue
+            if bucket:  # a range on the timestamp itself, so an index on it is used
+                start, end = bucket_range(value, bucket.granularity)
+                sql, values = (
+                    f"{self.quote(col.name)} >= {self.placeholder} AND {self.quote(col.name)} < {self.placeholder}",
+                    [self._bind(start, col), self._bind(end, col)],
+                )
             else:
-                parts.append(f"{self.quote(col.name)} = {self.placeholder}")
-                params.append(self._bind(value, col))
+                sql, values = self._equals(col, value)
+            parts.append(sql)
+            params += values
         return " WHERE " + " AND ".join(parts), params
 
-    def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
-        fields = self.pick(table.name, table.partition_fields, "partition field")
-        if not fields:
-            return iter([()])
-        names = ", ".join(self.quote(f.name) for f in fields)
-        sql = f"SELECT DISTINCT {names} FROM {self.table_ref(table.name)}"
-        params: list[Any] = []
+    def _partition_exprs(self, table: TableSettings) -> list[tuple[Column, str | None, str]]:
+        """(column, granularity or None, expression grouping its partition values exactly)."""
+        out: list[tuple[Column, str | None, str]] = []
+        for name in table.partition_fields:
+            bucket = table.derived.get(name)
+            if bucket:
+                col = self.pick(table.name, [bucket.source], "timestamp field")[0]
+                out.append((col, bucket.granularity, self._bucket(col, bucket.granularity)))
+            else:
+                col = self.pick(table.name, [name], "partition field")[0]
+                out.append((col, None, self._exact(col)))
+        return out
+
+    def _bucket(self, column: Column, granularity: str) -> str:
+        """Expression of the date (day) or first day of the month (month) of a timestamp."""
+        raise self.fail(None, f"partitions derived from a timestamp are not supported by {self.server_name}")
+
+    def _exact_bounds(self, column: Column) -> tuple[str, str] | None:
+        """MIN and MAX expressions telling whether a GROUP BY group of `column` holds one exact
+        value, for dialects whose grouping merges distinct values (None: it never does)."""
+        return None
+
+    def _groups(self, table: TableSettings, since: dt.datetime | None) -> list[tuple[tuple[Any, ...], int]]:
+        """Exact partition values (of rows with timestamp_field >= since, if given) and their
+        row counts. Grouped on the plain columns, so an index on them is used; a group that
+        a collation merged from distinct values (its MIN and MAX differ) is split again."""
+        exprs = self._partition_exprs(table)
+        plain = [self._bucket(c, g) if g else self.quote(c.name) for c, g, _e in exprs]
+        bounds = [None if g else self._exact_bounds(c) for c, g, _e in exprs]
+        extra = [b for pair in bounds if pair for b in pair]
+        where, params = "", []
         if since is not None and table.timestamp_field:
             ts = self.pick(table.name, [table.timestamp_field], "timestamp field")[0]
-            sql += f" WHERE {self.quote(ts.name)} >= {self.placeholder}"
-            params.append(self._bind(since, ts))
-        sql += " ORDER BY " + ", ".join(str(i + 1) for i in range(len(fields)))
+            where, params = f" WHERE {self.quote(ts.name)} >= {self.placeholder}", [self._bind(since, ts)]
+        columns = ", ".join([*plain, "COUNT(*)", *extra])
+        order = ", ".join(str(i + 1) for i in range(len(plain)))
+        sql = (
+            f"SELECT {columns} FROM {self.table_ref(table.name)}{where} "
+            f"GROUP BY {', '.join(plain)} ORDER BY {order}"
+        )
         with self.errors(table.name):
             rows = self._rows(sql, params)
-        return iter([tuple(r) for r in rows])
+        out: list[tuple[tuple[Any, ...], int]] = []
+        for row in rows:
+            values, count, rest = list(row[: len(plain)]), int(row[len(plain)]), list(row[len(plain) + 1 :])
+            merged = False
+            for i, pair in enumerate(bounds):
+                if pair:
+                    low, high = rest.pop(0), rest.pop(0)
+                    merged = merged or low != high
+                    values[i] = low
+            if merged:
+                out += self._split_group(table, exprs, plain, row[: len(plain)], where, params)
+            else:
+                out.append((self._partition_row(exprs, values), count))
+        return out
+
+    def _split_group(
+        self,
+        table: TableSettings,
+        exprs: list[tuple[Column, str | None, str]],
+        plain: list[str],
+        group: Sequence[Any],
+        where: str,
+        params: list[Any],
+    ) -> list[tuple[tuple[Any, ...], int]]:
+        """The exact values and counts of one group that a collation merged."""
+        conditions, values = ([where[len(" WHERE ") :]] if where else []), list(params)
+        for (col, _g, _e), expr, value in zip(exprs, plain, group, strict=True):
+            if value is None:
+                conditions.append(f"{expr} IS NULL")
+            else:
+                conditions.append(f"{expr} = {self.placeholder}")
+                values.append(self._bind(value, col))
+        exact = ", ".join(e for _c, _g, e in exprs)
+        sql = (
+            f"SELECT {exact}, COUNT(*) FROM {self.table_ref(table.name)} "
+            f"WHERE {' AND '.join(conditions)} GROUP BY {exact}"
+        )
+        with self.errors(table.name):
+            rows = self._rows(sql, values)
+        return [(self._partition_row(exprs, r[:-1]), int(r[-1])) for r in rows]
+
+    def _partition_row(
+        self, exprs: list[tuple[Column, str | None, str]], row: Sequence[Any]
+    ) -> tuple[Any, ...]:
+        return tuple(
+            as_date(v) if granularity else self._from_exact(col, v)
+            for (col, granularity, _e), v in zip(exprs, row, strict=False)
+        )
+
+    def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
+        if not table.partition_fields:
+            return iter([()])
+        return iter([values for values, _count in self._groups(table, since)])
+
+    def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
+        if not table.partition_fields:
+            return None
+        return iter(self._groups(table, None))
+
+    @contextmanager
+    def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
+        peers = [o for o in others if isinstance(o, SQLSource) and o is not self]
+        try:
+            with self.errors(), self._frozen(table if peers else None):
+                token = self._snapshot_begin()
+                for peer in peers:
+                    peer._snapshot_join(token)
+            yield
+        finally:
+            for src in (self, *peers):
+                src._snapshot_end()
+
+    @contextmanager
+    def _frozen(self, table: str | None) -> Iterator[None]:
+        """Hold writes to `table` back while the connections open their snapshots (dialects
+        that cannot share one snapshot make theirs identical this way)."""
+        yield
+
+    # Snapshot hooks: by default every statement reads the latest data.
+    def _snapshot_begin(self) -> Any:
+        """Open a transaction with a snapshot other connections can join; returns its token."""
+        return None
+
+    def _snapshot_join(self, token: Any) -> None:
+        """Open a transaction on the snapshot `token` (or one as close to it as the server allows)."""
+
+    def _snapshot_end(self) -> None:
+        """Close the snapshot's transaction (never raises)."""
+
+    def clock(self) -> dt.datetime:
+        if not self.clock_sql:
+            return super().clock()
+        with self.errors():
+            (value,) = self._rows(self.clock_sql, [])[0]
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=None)
 
     def dump(
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
     ) -> Iterator[str]:
         cols = self.pick(table.name, columns)
-        where_sql, params = self.where_clause(table.name, where)
+        where_sql, params = self.where_clause(table.name, where, table.derived)
         return self._guarded(table.name, cols, where_sql, params)
 
     def _guarded(self, table: str, cols: list[Column], where: str, params: list[Any]) -> Iterator[str]:

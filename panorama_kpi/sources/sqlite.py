@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import render
+from panorama_kpi.sources.base import TableKind
 from panorama_kpi.sources.sql import Column, SQLSource, fetch_rows
 
 _TEXT_SQL = (
@@ -85,6 +86,10 @@ class SQLiteSource(SQLSource):
     def table_ref(self, table: str) -> str:
         return self.quote(table)
 
+    def _bucket(self, column: Column, granularity: str) -> str:
+        modifier = ", 'start of month'" if granularity == "month" else ""
+        return f"date({self.quote(column.name)}{modifier})"
+
     def _bind(self, value: Any, column: Column) -> Any:
         if isinstance(value, dt.datetime):  # compared with text as SQLite stores it
             return value.isoformat(" ")
@@ -106,14 +111,14 @@ class SQLiteSource(SQLSource):
             ]
         return f"SQLite {sqlite3.sqlite_version} file {self.path} ({tables} tables, {os.path.getsize(self.path)} bytes)"
 
-    def list_tables(self) -> list[str]:
+    def list_tables(self) -> dict[str, TableKind]:
         with self.errors():
             rows = self._rows(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' "
+                "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' "
                 "ESCAPE '\\' ORDER BY name",
                 [],
             )
-        return [r[0] for r in rows]
+        return {name: "view" if kind == "view" else "table" for name, kind in rows}
 
     def _introspect(self, table: str) -> list[Column]:
         rows = self._rows('SELECT name, type, "notnull" FROM pragma_table_info(?)', [table])

@@ -88,7 +88,6 @@ DIFFERENCES: tuple[Difference, ...] = (
         n.conversion,
     ),
     Difference("TRY_CAST", "as CAST, NULL instead of the error", exp.TryCast, n.conversion),
-    Difference("typeof(x)", "Trino type names", exp.Typeof, _loud("typeof")),
     # date and time
     Difference("date_trunc(unit, DATE)", "a DATE", exp.TimestampTrunc, f.truncate_date),
     Difference("date_trunc(unit, DATE)", "a DATE", exp.DateTrunc, f.truncate_date),

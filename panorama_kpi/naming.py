@@ -1,0 +1,68 @@
+"""Names the lake layout can hold, and tables that would share objects.
+
+Every name becomes part of an object key, a file-name pattern or a catalog name:
+`<base_prefix>/<table>/<base k>=<v>/<field k>=<v>/<table>.csv`. A `/` in a partition
+field opens a folder the readers never look in (its rows vanish), an `=` or a line
+break breaks Hive's `k=v` parsing, a table named like the tool's own folder would mix
+with its files. Such names are refused when the settings load, naming the key.
+
+Two datasources that load a table of the same name into one lake would overwrite
+each other's objects; unless `datalake_s3_table` (the folder, as in panorama-elt) or
+`datalake_table_name` tell them apart, that is refused too. Catalog names must be
+unique as well (case-insensitively: Glue and DuckDB fold identifiers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from panorama_kpi.errors import SettingsError
+from panorama_kpi.lake.layout import META_PREFIX
+
+#: Characters no name in a key may hold: path separators, Hive's `=`, control characters.
+_KEY_UNSAFE = re.compile(r"[/\\=\x00-\x1f\x7f]")
+#: Partition column names are also written into file-name patterns and DDL.
+_COLUMN_UNSAFE = re.compile(r"[/\\=*?\[\]{}`\"'\x00-\x1f\x7f]")
+
+
+def _problem(name: str, unsafe: re.Pattern[str]) -> str | None:
+    if not name or name != name.strip():
+        return "is empty or has leading/trailing spaces"
+    if name in (".", ".."):
+        return "is a relative path"
+    bad = unsafe.search(name)
+    if bad:
+        return f"contains {bad.group(0)!r}, which the lake's object keys cannot hold"
+    return None
+
+
+def check(name: str, where: str, unsafe: re.Pattern[str] = _KEY_UNSAFE) -> None:
+    problem = _problem(name, unsafe)
+    if problem:
+        raise SettingsError(f"{where}: {name!r} {problem}; rename it")
+
+
+def check_base_prefix(prefix: str) -> None:
+    if not prefix:
+        return
+    check(prefix, "datalake.base_prefix", _COLUMN_UNSAFE)
+    if prefix.lower().startswith(META_PREFIX):
+        raise SettingsError(
+            f"datalake.base_prefix: {prefix!r} is reserved for panorama-kpi's own files; choose another prefix"
+        )
+
+
+def check_partition_column(name: str, where: str) -> None:
+    check(name, where, _COLUMN_UNSAFE)
+
+
+def check_folder(name: str, where: str) -> None:
+    check(name, where)
+    if name.lower().startswith(META_PREFIX):
+        raise SettingsError(f"{where}: {name!r} is reserved for panorama-kpi's own files; rename the table")
+
+
+def duplicates(names: list[str]) -> list[str]:
+    counts = Counter(n.lower() for n in names)
+    return sorted({n for n in names if counts[n.lower()] > 1})
