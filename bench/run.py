@@ -8,13 +8,18 @@ times each variant in its own subprocess and reads that process's peak RSS
   native       mariadb --batch --quick / psql \\copy ... CSV, to a file
   full         panorama.py extract-and-load --force, no partitions
   by course_id the same, partitioned by course_id (200 objects)
+  full (S3), by course_id (S3)
+               the same into an aws lake: S3 objects (the whole table is one
+               multipart upload) and Glue partitions on a moto server process on
+               127.0.0.1 (--no-s3 skips them); compared with the local-lake
+               variant (target: at most 1.3x its time, same peak RSS)
 
 Every output's row count is checked against the table, so a broken dump cannot
 look fast. Results (medians of --repeat runs; RSS is the largest seen) are
 printed as a markdown table and written to bench/out/results.md.
 
     python bench/run.py [--rows 1000000] [--engines mysql,postgresql] [--repeat 3]
-                        [--also-rows 3000000] [--profile cprofile|py-spy]
+                        [--also-rows 3000000] [--profile cprofile|py-spy] [--no-s3]
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-import studentmodule as sm  # noqa: E402 - bench/ is this script's own directory
+import s3 as s3bench  # noqa: E402 - bench/ is this script's own directory
+import studentmodule as sm  # noqa: E402
 
 from tests.servers import DBServer, ServerError, start_mariadb, start_postgres  # noqa: E402
 
@@ -54,7 +60,9 @@ ENGINE_LABEL = {"mysql": "MariaDB", "postgresql": "PostgreSQL"}
 TARGET_RATIO = {"mysql": 0.4, "postgresql": 0.5}
 RSS_LIMIT_MB = 200.0
 RSS_FLAT_MB = 10.0  # "the same" at two sizes: within this many MB (or 10 %)
-VARIANTS = ("native", "full", "by course_id")
+VARIANTS = ("native", "full", "by course_id", "full (S3)", "by course_id (S3)")
+S3_VARIANTS = ("full (S3)", "by course_id (S3)")
+TARGET_S3_SLOWDOWN = 1.3  # S3 variant's time / the local partitioned variant's
 RUN_TIMEOUT = 3600.0
 
 
@@ -65,6 +73,7 @@ class Run:
     rows: int
     client_cpu: float = 0.0  # user+sys seconds of the measured process (and its children)
     server_cpu: float = 0.0  # user+sys seconds the database server spent meanwhile
+    moto_cpu: float | None = None  # S3 variants: seconds the moto server (S3, Glue) spent meanwhile
 
 
 @dataclass
@@ -94,6 +103,11 @@ class Result:
     @property
     def server_cpu(self) -> float:
         return statistics.median(r.server_cpu for r in self.runs)
+
+    @property
+    def moto_cpu(self) -> str:
+        seen = [r.moto_cpu for r in self.runs if r.moto_cpu is not None]
+        return f"{statistics.median(seen):.2f}" if seen else "-"
 
 
 def log(msg: str) -> None:
@@ -197,13 +211,15 @@ def lake_rows(lake: Path) -> tuple[int, int]:
 # -- the variants ------------------------------------------------------------
 
 
-def settings_file(engine: str, server: DBServer, lake: Path, partitioned: bool, path: Path) -> Path:
+def settings_file(
+    engine: str, server: DBServer, lake: Path, partitioned: bool, path: Path, s3: bool = False
+) -> Path:
     types = sm.FIELD_TYPES[engine]
     table: dict[str, Any] = {"name": sm.TABLE, "fields": [{"name": c, "type": types[c]} for c in sm.COLUMNS]}
     if partitioned:
         table["partitions"] = {"partition_fields": ["course_id"]}
     settings = {
-        "datalake": {"type": "local", "path": str(lake)},
+        "datalake": s3bench.datalake() if s3 else {"type": "local", "path": str(lake)},
         "datasources": [
             {"type": engine, "name": f"bench_{engine}", **server.settings_dict(), "tables": [table]}
         ],
@@ -213,36 +229,65 @@ def settings_file(engine: str, server: DBServer, lake: Path, partitioned: bool, 
 
 
 class Bench:
-    def __init__(self, engine: str, server: DBServer, work: Path) -> None:
+    def __init__(
+        self, engine: str, server: DBServer, work: Path, moto: s3bench.MotoServer | None = None
+    ) -> None:
         self.engine = engine
         self.server = server
         self.work = work
+        self.moto = moto  # the moto server of the S3 variants
         work.mkdir(parents=True, exist_ok=True)
 
-    def ours_cmd(self, variant: str) -> tuple[list[str], Path]:
-        partitioned = variant == "by course_id"
-        slug = "partitioned" if partitioned else "full"
+    def ours_cmd(
+        self, variant: str, command: tuple[str, ...] = ("extract-and-load",)
+    ) -> tuple[list[str], Path]:
+        partitioned = "by course_id" in variant
+        s3 = variant in S3_VARIANTS
+        slug = ("s3-" if s3 else "") + ("partitioned" if partitioned else "full")
         lake = self.work / f"lake-{slug}"
         settings = settings_file(
-            self.engine, self.server, lake, partitioned, self.work / f"settings-{slug}.yaml"
+            self.engine, self.server, lake, partitioned, self.work / f"settings-{slug}.yaml", s3
         )
         cmd = [
             sys.executable,
             str(ROOT / "panorama.py"),
             "--settings",
             str(settings),
-            "extract-and-load",
+            *command,
             "-t",
             sm.TABLE,
-            "--force",
         ]
+        if command == ("extract-and-load",):
+            cmd.append("--force")
         return cmd, lake
+
+    def run_s3(self, variant: str, stderr: Path) -> tuple[float, float, float, int, float]:
+        """An S3 variant on a fresh bucket and Glue database (its table registered first, untimed)."""
+        assert self.moto
+        endpoint = self.moto.endpoint
+        env = s3bench.env(endpoint)
+        s3bench.reset(endpoint)
+        create, _ = self.ours_cmd(variant, ("create-datalake-tables",))
+        subprocess.run(create, env=env, cwd=self.work, check=True, capture_output=True)
+        cmd, _ = self.ours_cmd(variant)
+        moto_cpu = process_cpu(self.moto.pid)
+        seconds, rss, cpu = measure(
+            cmd, env=env, stderr=stderr, stdout=self.work / "stdout.txt", cwd=self.work
+        )
+        moto_cpu = process_cpu(self.moto.pid) - moto_cpu
+        rows, objects, partitions = s3bench.lake_rows(endpoint, sm.TABLE)
+        want = (sm.COURSES, sm.COURSES) if "by course_id" in variant else (1, 0)
+        if (objects, partitions) != want:
+            raise RuntimeError(f"expected {want} objects and Glue partitions, found {objects}, {partitions}")
+        s3bench.reset(endpoint)  # the moto server holds the objects in memory
+        return seconds, rss, cpu, rows, moto_cpu
 
     def run(self, variant: str, expected: int) -> Run:
         """One measured run of a variant; its output is checked, then removed."""
         s = self.server
         stderr = self.work / "stderr.txt"
         server_cpu = process_cpu(s.pid)
+        moto_cpu = None
         if variant == "native" and self.engine == "mysql":
             out = self.work / "native.tsv"
             cmd = [
@@ -281,6 +326,8 @@ class Bench:
             seconds, rss, cpu = measure(cmd, env=env, stderr=stderr, cwd=self.work)
             rows = count_lines(out)  # no header; the generated values hold no raw newline
             out.unlink()
+        elif variant in S3_VARIANTS:
+            seconds, rss, cpu, rows, moto_cpu = self.run_s3(variant, stderr)
         else:
             cmd, lake = self.ours_cmd(variant)
             shutil.rmtree(lake, ignore_errors=True)
@@ -292,7 +339,7 @@ class Bench:
             shutil.rmtree(lake, ignore_errors=True)
         if rows != expected:
             raise RuntimeError(f"output has {rows:,} rows, the table has {expected:,}")
-        return Run(seconds, rss, rows, cpu, process_cpu(s.pid) - server_cpu)
+        return Run(seconds, rss, rows, cpu, process_cpu(s.pid) - server_cpu, moto_cpu)
 
     def profile(self, variant: str, tool: str) -> str:
         """Run our variant once more under a profiler; return where its output went and a summary."""
@@ -371,9 +418,15 @@ def bench_engine(
 ) -> None:
     log(f"[{engine}] starting a throwaway {ENGINE_LABEL[engine]} server")
     server = STARTERS[engine](work / "servers")
+    stack = contextlib.ExitStack()
     try:
+        moto = None
+        if args.s3:
+            work.mkdir(parents=True, exist_ok=True)
+            log(f"[{engine}] starting a moto server (S3 + Glue) on 127.0.0.1")
+            moto = stack.enter_context(s3bench.moto_server(work / "moto.log"))
         conn = server.connect()
-        bench = Bench(engine, server, work / engine)
+        bench = Bench(engine, server, work / engine, moto)
         loaded = 0
         for size in [args.rows, *([args.also_rows] if args.also_rows else [])]:
             started = time.perf_counter()
@@ -383,7 +436,7 @@ def bench_engine(
             if loaded != size:
                 raise RuntimeError(f"table has {loaded:,} rows, wanted {size:,}")
             log(f"[{engine}]   built in {time.perf_counter() - started:.1f} s")
-            for variant in VARIANTS:
+            for variant in VARIANTS if args.s3 else VARIANTS[:3]:
                 result = Result(engine, variant, size)
                 results.append(result)
                 for i in range(args.repeat):
@@ -410,6 +463,7 @@ def bench_engine(
                         notes.append(f"{ENGINE_LABEL[engine]}, {variant}: profiling failed: {exc}")
         conn.close()
     finally:
+        stack.close()
         server.stop(cleanup=True)
 
 
@@ -450,12 +504,30 @@ def report(results: list[Result]) -> tuple[str, str, list[str]]:
             verdicts.append(f"{ok} {what}: {ratio:.2f}x native rows/s (target >= {target}x)")
         ok = "ok  " if r.rss_mb < RSS_LIMIT_MB else "MISS"
         verdicts.append(f"{ok} {what}: peak RSS {r.rss_mb:.0f} MB (target < {RSS_LIMIT_MB:.0f} MB)")
+        local_variant = r.variant.removesuffix(" (S3)")
+        local = next(
+            (
+                x
+                for x in results
+                if (x.engine, x.rows, x.variant) == (r.engine, r.rows, local_variant)
+                and x.runs
+                and not x.error
+            ),
+            None,
+        )
+        if r.variant in S3_VARIANTS and local:
+            slower = r.seconds / local.seconds
+            ok = "ok  " if slower <= TARGET_S3_SLOWDOWN else "MISS"
+            verdicts.append(
+                f"{ok} {what}: {slower:.2f}x the local lake's time (target <= {TARGET_S3_SLOWDOWN}x), "
+                f"peak RSS {r.rss_mb:.0f} MB vs {local.rss_mb:.0f} MB local"
+            )
     cpu = [
-        "| engine | variant | rows | wall s | client CPU s | server CPU s |",
-        "|---|---|---:|---:|---:|---:|",
+        "| engine | variant | rows | wall s | client CPU s | server CPU s | moto CPU s |",
+        "|---|---|---:|---:|---:|---:|---:|",
         *(
             f"| {ENGINE_LABEL[r.engine]} | {r.variant} | {r.rows:,} | {r.seconds:.2f} | {r.client_cpu:.2f} "
-            f"| {r.server_cpu:.2f} |"
+            f"| {r.server_cpu:.2f} | {r.moto_cpu} |"
             for r in results
             if r.runs and not r.error
         ),
@@ -505,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="grow the table to this size and measure again (is peak RSS flat?)",
     )
+    parser.add_argument("--no-s3", dest="s3", action="store_false", help="skip the S3 (moto) variant")
     parser.add_argument(
         "--profile",
         choices=("cprofile", "py-spy"),
@@ -566,8 +639,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "## Where the time goes",
             "",
-            "CPU seconds (medians) of the measured process and of the database server during the run; "
-            "2 CPUs are shared by both.",
+            "CPU seconds (medians) of the measured process, of the database server and (S3 variants) "
+            "of the moto server standing in for S3 and Glue during the run; all share the machine's CPUs.",
             "",
             cpu,
             *(["", "## Profiles", "", *(f"```\n{n}\n```" for n in notes)] if notes else []),

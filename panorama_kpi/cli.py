@@ -7,7 +7,6 @@ import shutil
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -72,10 +71,11 @@ def selection_options(f: Any) -> Any:
     return f
 
 
-def _engine(ctx: click.Context) -> Any:
-    from panorama_kpi.engines import open_engine
+def _engine(ctx: click.Context, dry_run: bool = False) -> Any:
+    """The configured engine; with `dry_run` it prints each statement or API call instead."""
+    from panorama_kpi.lakes import open_engine
 
-    engine = open_engine(_settings(ctx))
+    engine = open_engine(_settings(ctx), echo=_print_statement if dry_run else None)
     ctx.call_on_close(engine.close)
     return engine
 
@@ -145,7 +145,7 @@ def set_tables_fields(ctx: click.Context, all_: bool, datasource: str | None, ta
 
 @main.command("create-datalake-tables")
 @selection_options
-@click.option("--dry-run", is_flag=True, help="Print the DDL; connect to nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the statements and catalog calls; connect to nothing.")
 @click.pass_context
 def create_datalake_tables(
     ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, dry_run: bool
@@ -154,20 +154,16 @@ def create_datalake_tables(
     from panorama_kpi import catalog
 
     selected = _selection(ctx, all_, datasource, tables)
-    if dry_run:
-        _print_statements(catalog.create_tables_ddl(_settings(ctx), selected, _dry_engine(ctx)))
-        return
-    catalog.create_tables(_settings(ctx), selected, _engine(ctx), _progress)
+    catalog.create_tables(_settings(ctx), selected, _engine(ctx, dry_run), _report(dry_run))
 
 
-def _dry_engine(ctx: click.Context) -> Any:
-    """The local engine prints its own DDL; an aws lake prints Athena's."""
-    return _engine(ctx) if _settings(ctx).datalake.type == "local" else None
+def _report(dry_run: bool) -> Any:
+    """Progress lines; a dry run prints only its statements."""
+    return (lambda _message: None) if dry_run else _progress
 
 
-def _print_statements(statements: Sequence[str]) -> None:
-    for sql in statements:
-        click.echo(sql.rstrip(";") + ";\n")
+def _print_statement(sql: str) -> None:
+    click.echo(sql.rstrip(";") + ";\n")
 
 
 @main.command("create-datalake-views")
@@ -181,10 +177,7 @@ def create_datalake_views(
     from panorama_kpi import catalog
 
     selected = _selection(ctx, all_, datasource, tables)
-    if dry_run:
-        _print_statements([sql for _name, sql in catalog.views_sql(_settings(ctx), selected, all_)])
-        return
-    catalog.create_views(_settings(ctx), selected, _engine(ctx), all_, _progress)
+    catalog.create_views(_settings(ctx), selected, _engine(ctx, dry_run), all_, _report(dry_run))
 
 
 main.add_command(create_datalake_views, "create-table-views")
@@ -192,12 +185,22 @@ main.add_command(create_datalake_views, "create-table-views")
 
 @main.command("drop-datalake-tables")
 @selection_options
+@click.option("--purge", is_flag=True, help="Also delete the tables' objects and load records from the lake.")
 @click.pass_context
-def drop_datalake_tables(ctx: click.Context, all_: bool, datasource: str | None, tables: str | None) -> None:
-    """Remove raw tables from the catalog (the files stay in the lake)."""
-    from panorama_kpi import catalog
+def drop_datalake_tables(
+    ctx: click.Context, all_: bool, datasource: str | None, tables: str | None, purge: bool
+) -> None:
+    """Remove raw tables and their typed views (with --all, KPI views) from the catalog.
 
-    catalog.drop_tables(_settings(ctx), _selection(ctx, all_, datasource, tables), _engine(ctx), _progress)
+    The files stay in the lake unless --purge is given.
+    """
+    from panorama_kpi import catalog
+    from panorama_kpi.lakes import open_storage
+
+    settings = _settings(ctx)
+    selected = _selection(ctx, all_, datasource, tables)
+    storage = open_storage(settings) if purge else None
+    catalog.drop_tables(settings, selected, _engine(ctx), _progress, with_kpis=all_, storage=storage)
 
 
 @main.command("extract-and-load")
@@ -244,7 +247,7 @@ def extract_and_load(
     quiet: bool,
 ) -> None:
     """Dump the selected tables into the lake and register new partitions."""
-    from panorama_kpi.lake import open_storage
+    from panorama_kpi.lakes import open_storage
     from panorama_kpi.pipeline import Interrupted, RunOptions
     from panorama_kpi.pipeline import extract_and_load as run
     from panorama_kpi.progress import Printer
@@ -295,7 +298,7 @@ def status(
 ) -> None:
     """Each table's last successful load, its age, rows, partitions and last error."""
     from panorama_kpi import output
-    from panorama_kpi.lake import open_storage
+    from panorama_kpi.lakes import open_storage
     from panorama_kpi.runs.status import rows_for_display, table_status
     from panorama_kpi.timeparse import parse_age
 

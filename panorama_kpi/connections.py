@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from panorama_kpi.engines import open_engine
 from panorama_kpi.errors import PanoramaError
-from panorama_kpi.lake import open_storage
+from panorama_kpi.lakes import open_engine, open_storage
 from panorama_kpi.settings import Settings
 from panorama_kpi.sources import open_source
 

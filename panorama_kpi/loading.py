@@ -30,6 +30,7 @@ from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import header_line
 from panorama_kpi.lake.layout import (
     NULL_PARTITION,
+    SUFFIXES,
     decode_segment,
     object_key,
     partition_prefix,
@@ -243,7 +244,7 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
 
     def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
         job.checkpoint()
-        key = object_key(lake.base_prefix, raw.table, partition)
+        key = object_key(lake.base_prefix, raw.table, partition, raw.compression)
         write_values(storage, folder_of(key), partition)
         body = _Counter(src.dump(table, columns, where), job.cancel)
         size = storage.write(key, _prepend(header, body))
@@ -355,19 +356,28 @@ def _prune(
     prefix are never touched. `engine` forgets the deleted partitions (current layout).
     """
     prefix = partition_prefix(base_prefix, raw.table, layout.base)
-    stale: list[Partition] = []
+    kept_folders = {folder_of(key) for key in keep}
+    stale: dict[str, Partition] = {}
     for key in list(storage.list(prefix)):
         segments = key[len(prefix) :].split("/")
-        if key in keep or segments[-1] != raw.file_name or len(segments) != len(layout.partition_fields) + 1:
+        if (
+            key in keep
+            or segments[-1] not in raw.file_names  # also an object left under the other compression
+            or len(segments) != len(layout.partition_fields) + 1
+        ):
             continue
         pairs = [decode_segment(s) for s in segments[:-1]]
         if [name for name, _ in pairs] != layout.partition_fields:
             continue
-        full = real_pairs(storage, folder_of(key), [*layout.base, *pairs])
-        delete_object(storage, key)
-        stale.append(full)
+        folder = folder_of(key)
+        full = real_pairs(storage, folder, [*layout.base, *pairs])
+        if folder in kept_folders:
+            storage.delete(key)  # the partition stays: only its old-named object goes
+        else:
+            delete_object(storage, key)
+            stale[folder] = full
     if stale and engine is not None:
-        engine.remove_partitions(raw, stale)
+        engine.remove_partitions(raw, list(stale.values()))
     return len(stale)
 
 
@@ -382,7 +392,8 @@ def _remove(
 ) -> int:
     partitions: list[Partition] = [base + list(zip(table.partition_fields, t, strict=True)) for t in vanished]
     for partition in partitions:
-        delete_object(storage, object_key(base_prefix, raw.table, partition))
+        for compression in SUFFIXES:
+            delete_object(storage, object_key(base_prefix, raw.table, partition, compression))
     if partitions:
         engine.remove_partitions(raw, partitions)
     return len(partitions)

@@ -113,6 +113,20 @@ class DatalakeSettings:
     aws_access_key: str | None = None
     aws_secret_access_key: str | None = None
     aws_region: str = "us-east-1"
+    aws_profile: str | None = None
+    #: One endpoint for every AWS client (LocalStack, moto, an S3-compatible store); boto3's
+    #: AWS_ENDPOINT_URL_<SERVICE> variables still win for their service.
+    endpoint_url: str | None = None
+    compression: str = "none"
+    kms_key_id: str | None = None
+    athena_output_location: str | None = None
+    athena_query_timeout: int = 1800
+
+    def __post_init__(self) -> None:
+        if self.compression not in ("none", "gzip"):
+            raise SettingsError(f"datalake.compression: {self.compression!r} is not one of none, gzip")
+        if self.athena_query_timeout <= 0:
+            raise SettingsError("datalake.athena_query_timeout: must be a positive number of seconds")
 
 
 @dataclass
@@ -157,6 +171,12 @@ _DATALAKE_KEYS: dict[str, type | tuple[type, ...]] = {
     "aws_access_key": str,
     "aws_secret_access_key": str,
     "aws_region": str,
+    "aws_profile": str,
+    "endpoint_url": str,
+    "compression": str,
+    "kms_key_id": str,
+    "athena_output_location": str,
+    "athena_query_timeout": int,
 }
 _LAKE_TYPES = ("local", "aws")
 _AWS_CREDENTIALS = ("aws_access_key", "aws_secret_access_key")
@@ -417,6 +437,12 @@ def _load_datalake(raw: Any) -> DatalakeSettings:
         aws_access_key=values["aws_access_key"],
         aws_secret_access_key=values["aws_secret_access_key"],
         aws_region=values["aws_region"] or "us-east-1",
+        aws_profile=values["aws_profile"],
+        endpoint_url=values["endpoint_url"],
+        compression=values["compression"] or "none",
+        kms_key_id=values["kms_key_id"],
+        athena_output_location=values["athena_output_location"],
+        athena_query_timeout=values["athena_query_timeout"] or 1800,
     )
 
 

@@ -5,16 +5,16 @@ All SQL here is Athena (Trino) dialect; the DuckDB engine transpiles it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
+from panorama_kpi.engines.athena_sql import athena_type, quote_ident, quote_literal
 from panorama_kpi.errors import SettingsError
 from panorama_kpi.lake.csv import decode_sql
-from panorama_kpi.lake.layout import NULL_PARTITION, table_prefix
+from panorama_kpi.lake.layout import NULL_PARTITION, SUFFIXES, file_name, table_prefix
 from panorama_kpi.settings import Settings, TableSettings
 
 
@@ -28,10 +28,16 @@ class RawTable:
     columns: tuple[str, ...]  # columns inside the files
     partition_columns: tuple[str, ...]  # base partitions, then field partitions
     file_glob: str | None = None  # name pattern of the objects when not one `<table>.csv` each
+    compression: str = "none"  # datalake.compression: the objects' suffix and encoding
 
     @property
     def file_name(self) -> str:
-        return f"{self.table}.csv"
+        return file_name(self.table, self.compression)
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        """Every name an object of this table may have (compression may have changed)."""
+        return tuple(file_name(self.table, c) for c in SUFFIXES)
 
     @property
     def file_pattern(self) -> str:
@@ -46,95 +52,8 @@ def raw_table(settings: Settings, table: TableSettings) -> RawTable:
         prefix=table_prefix(lake.base_prefix, table.folder),
         columns=tuple(f.name for f in table.file_fields),
         partition_columns=tuple([p.name for p in lake.base_partitions] + table.partition_fields),
+        compression=lake.compression,
     )
-
-
-def quote_ident(name: str) -> str:
-    """The one identifier quoting helper (Trino and DuckDB both use double quotes)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-_INT = {
-    "int",
-    "integer",
-    "tinyint",
-    "smallint",
-    "mediumint",
-    "bigint",
-    "year",
-    "int2",
-    "int4",
-    "int8",
-    "serial",
-    "bigserial",
-    "smallserial",
-    "unsigned",
-}
-_FLOAT = {"float", "double", "real", "double precision", "float4", "float8", "decimal"}
-_TIMESTAMP = {
-    "datetime",
-    "timestamp",
-    "timestamptz",
-    "timestamp with time zone",
-    "timestamp without time zone",
-}
-_BOOL = {"bool", "boolean"}
-_DECIMAL_RE = re.compile(r"^(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
-#: Widest DECIMAL Athena (Trino) has.
-MAX_DECIMAL_PRECISION = 38
-#: Element types Trino casts from JSON (numbers or their text) the way DuckDB does.
-_JSON_ELEMENTS = ("BIGINT", "DOUBLE", "BOOLEAN", "DECIMAL(")
-
-
-def athena_type(declared: str) -> str | None:
-    """Typed-view type for a declared source type; None keeps the text (varchar).
-
-    Follows panorama-elt's view typing so BI queries keep working (integers BIGINT,
-    floats and a bare `decimal`, the type name panorama-elt wrote for MySQL decimals,
-    DOUBLE), except where that would lose values: a decimal with its precision stays
-    exact, and one wider than Athena's DECIMAL(38), a bare `numeric` (PostgreSQL's
-    arbitrary-precision type) and `bigint unsigned` keep every digit (text, or a
-    DECIMAL wide enough). Arrays (`text[]`, lake text a JSON array) are ARRAY(...)
-    of their element type, or of VARCHAR. The README's type table is this function.
-    """
-    t = " ".join(declared.strip().lower().split())
-    if t.endswith("[]"):
-        depth = 0
-        while t.endswith("[]"):
-            t, depth = t[:-2].rstrip(), depth + 1
-        element = athena_type(t)
-        if element is None or not element.startswith(_JSON_ELEMENTS):
-            element = "VARCHAR"  # dates, times and text arrive as their text
-        return "ARRAY(" * depth + element + ")" * depth
-    m = _DECIMAL_RE.match(t)
-    if m:
-        precision, scale = int(m.group(1)), int(m.group(2) or 0)
-        if scale < 0:  # PostgreSQL 15: numeric(5,-2) rounds to hundreds, holds 7 digits
-            precision, scale = precision - scale, 0
-        precision = max(precision, scale)  # numeric(3,5): 0.00123
-        if precision > MAX_DECIMAL_PRECISION:
-            return None
-        return f"DECIMAL({precision}, {scale})"
-    base = re.sub(r"\(.*?\)", "", t).strip()
-    unsigned = base.endswith(" unsigned") or base.endswith(" unsigned zerofill")
-    base = base.replace(" zerofill", "").replace(" unsigned", "").strip()
-    if base == "bigint" and unsigned:
-        return "DECIMAL(20, 0)"  # up to 2^64 - 1, beyond BIGINT
-    if base in _INT:
-        return "BIGINT"
-    if base in _FLOAT:
-        return "DOUBLE"
-    if base in _TIMESTAMP:
-        return "TIMESTAMP"
-    if base == "date":
-        return "DATE"
-    if base in _BOOL:
-        return "BOOLEAN"
-    return None
 
 
 def typed_value_sql(value: str, declared: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.aws import moto_endpoint  # noqa: F401 - the moto server fixture, for every test module
 from tests.servers import DBServer, ServerError, start_mariadb, start_postgres
 
 
@@ -68,3 +69,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.mysql)
         if "pg_server" in names:
             item.add_marker(pytest.mark.postgres)
+        if "moto_endpoint" in names:
+            item.add_marker(pytest.mark.aws)

@@ -15,7 +15,7 @@ from panorama_kpi.settings import DatasourceSettings, TableSettings
 from panorama_kpi.sources import open_source
 from tests.servers import DBServer
 
-ROWS = 60_000  # ~12 MB of text: far more than the socket buffers hold
+ROWS = 200_000  # ~40 MB of text: far more than the queue and the socket buffers hold
 
 
 @pytest.mark.parametrize("kind", ["mysql", "postgresql"])
@@ -26,7 +26,7 @@ def test_a_stalled_reader_is_dropped_by_the_server(kind: str, request: pytest.Fi
     with admin.cursor() as cur:
         if kind == "mysql":
             cur.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, body TEXT)")
-            cur.executemany(f"INSERT INTO {name} VALUES (%s, %s)", [(i, "x" * 200) for i in range(ROWS)])
+            cur.execute(f"INSERT INTO {name} SELECT seq, REPEAT('x', 200) FROM seq_1_to_{ROWS}")
         else:
             cur.execute(
                 f"CREATE TABLE {name} AS SELECT i AS id, repeat('x', 200) AS body FROM generate_series(1, {ROWS}) i"
@@ -37,6 +37,7 @@ def test_a_stalled_reader_is_dropped_by_the_server(kind: str, request: pytest.Fi
     try:
         chunks = source.dump(table, ["id", "body"])
         next(iter(chunks))  # the query runs; now the reader stops reading
+        backend = source.conn.get_backend_pid() if kind == "postgresql" else None  # type: ignore[attr-defined]
         if kind == "mysql":
             done = threading.Event()
 
@@ -57,8 +58,8 @@ def test_a_stalled_reader_is_dropped_by_the_server(kind: str, request: pytest.Fi
                 time.sleep(0.5)
                 with admin.cursor() as cur:
                     cur.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'panorama-kpi'"
-                        " AND backend_xmin IS NOT NULL"
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND backend_xmin IS NOT NULL",
+                        (backend,),
                     )
                     holding = cur.fetchone()[0]
             assert holding == 0, "the stalled reader still holds its snapshot"

@@ -21,13 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panorama_kpi.catalog import create_tables, create_views
+from panorama_kpi.engines.athena_sql import MAX_DECIMAL_PRECISION
 from panorama_kpi.engines.duckdb import DuckDBEngine, to_duckdb
 from panorama_kpi.lake.csv import decode_raw
 from panorama_kpi.lake.storage import LocalStorage
 from panorama_kpi.pipeline import RunOptions, extract_and_load
 from panorama_kpi.settings import DatalakeSettings, DatasourceSettings, Settings, TableSettings
 from panorama_kpi.sources import open_source
-from panorama_kpi.views import MAX_DECIMAL_PRECISION, athena_type, typed_value_sql, typed_view_sql
+from panorama_kpi.views import athena_type, typed_value_sql, typed_view_sql
 from tests.opencsv_serde import read_table
 from tests.servers import DBServer
 

@@ -19,21 +19,31 @@ from pathlib import Path
 from typing import Any
 
 from panorama_kpi.engines import trino
-from panorama_kpi.engines.base import Engine, Partition
+from panorama_kpi.engines.base import Echo, Engine, Partition, check_partitions
 from panorama_kpi.errors import EngineError
 from panorama_kpi.lake.layout import META_PREFIX, VALUES_FILE
-from panorama_kpi.views import RawTable, quote_ident, quote_literal
+from panorama_kpi.views import RawTable
 
 CATALOG_FILE = f"{META_PREFIX}/catalog.duckdb"
 log = logging.getLogger(__name__)
 
 # OpenCSVSerde reading: quote ", escape \, header skipped, no NULL at this level
 # (nullstr is a line break, which a parsed field can never contain). Escaping can
-# triple a value's size, so lines may be far longer than DuckDB's 2 MB default.
+# triple a value's size, so lines may be far longer than DuckDB's 2 MB default. Files
+# written before columns were added at the end read them as NULL, as Athena does.
 _CSV_OPTIONS = (
     "delim=',', quote='\"', escape='\\', header=true, strict_mode=false, auto_detect=false, "
-    "nullstr=chr(10), parallel=false, max_line_size=1073741824"
+    "nullstr=chr(10), parallel=false, max_line_size=1073741824, null_padding=true"
 )
+
+
+def quote_ident(name: str) -> str:
+    """DuckDB quotes identifiers with double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _with_long_values(table: RawTable, source: str, values: str) -> str:
@@ -76,8 +86,18 @@ def to_duckdb(sql: str, schema: trino.Schema | None = None, database: str | None
     return trino.translate(sql, schema, database)
 
 
+def _offline(sql: str) -> str:
+    """The translation without the catalog's types (a dry run reads nothing); where those
+    types decide the result (a division), the Athena statement itself."""
+    try:
+        return to_duckdb(sql)
+    except EngineError:
+        return sql
+
+
 class DuckDBEngine(Engine):
-    def __init__(self, lake_root: str | os.PathLike[str], database: str) -> None:
+    def __init__(self, lake_root: str | os.PathLike[str], database: str, echo: Echo | None = None) -> None:
+        super().__init__(echo)
         self.root = Path(lake_root).resolve()
         self.database = database
         # One process cannot hold read-only and writable connections to the file at
@@ -160,6 +180,10 @@ class DuckDBEngine(Engine):
     def _run(self, statements: Sequence[str], athena: bool = False) -> None:
         import duckdb
 
+        if self.echo is not None:  # dry run: nothing is read, so no catalog types either
+            for sql in statements:
+                self.echo(_offline(sql) if athena else sql)
+            return
         self.close()  # results of earlier queries must have been read by now
         con = self._open()
         try:
@@ -208,22 +232,23 @@ class DuckDBEngine(Engine):
             return [f"CREATE OR REPLACE VIEW {name} AS {_with_long_values(table, source, values)}"]
         return [f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"]
 
-    def create_raw_table(self, table: RawTable) -> None:
+    def create_raw_table(self, table: RawTable) -> str:
         self._run(self.raw_table_ddl(table))
+        return "created"  # a view over the files: recreating it is the update
 
     def add_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
         # The view reads a glob, so partitions appear and vanish with their files. Rebuilding
         # it (catalog metadata only) turns the empty placeholder of a table that had no
         # files into the real view, or back.
+        check_partitions(table, partitions)
         self.create_raw_table(table)
 
-    remove_partitions = add_partitions
+    def remove_partitions(self, table: RawTable, partitions: Sequence[Partition]) -> None:
+        check_partitions(table, partitions)
+        self.create_raw_table(table)
 
     def drop_raw_table(self, table: RawTable) -> None:
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(table.name)}"])
-
-    def view_ddl(self, name: str, create_view_sql: str) -> list[str]:
-        return [self.explain(create_view_sql)]
 
     def create_view(self, name: str, create_view_sql: str) -> None:
         self._run([create_view_sql], athena=True)
@@ -243,9 +268,12 @@ class DuckDBEngine(Engine):
         self._cursors.append(cursor)
         return cursor
 
-    def query(self, sql: str) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         import duckdb
 
+        if self.echo is not None:
+            self.echo(_offline(sql))
+            return [], iter(())
         # Read-only first, so queries run beside a loading process; a statement
         # that writes (CREATE VIEW ...) is retried on a writable connection.
         statement = None
@@ -255,7 +283,7 @@ class DuckDBEngine(Engine):
                 statement = self._translate(cur, sql)
                 log.debug("SQL sent to DuckDB: %s", statement)
             try:
-                cur.execute(statement)
+                cur.execute(statement, list(params) if params else None)
                 break
             except duckdb.Error as exc:
                 if not (read_only and "read-only" in str(exc).lower()):

@@ -1,6 +1,6 @@
 """Hive-style object keys, compatible with panorama-elt:
 
-[<base_prefix>/]<table>/[<base k>=<v>/...][<field k>=<v>/...]<table>.csv
+[<base_prefix>/]<table>/[<base k>=<v>/...][<field k>=<v>/...]<table>.csv[.gz]
 
 A partition value is percent-encoded as `urllib.parse.quote(value, safe="")`. A
 value too long for a folder name (file systems allow 255 bytes) is keyed by a
@@ -73,5 +73,15 @@ def partition_prefix(base_prefix: str, table: str, partitions: Sequence[tuple[st
     return table_prefix(base_prefix, table) + "".join(encode_segment(k, v) + "/" for k, v in partitions)
 
 
-def object_key(base_prefix: str, table: str, partitions: Sequence[tuple[str, str]]) -> str:
-    return partition_prefix(base_prefix, table, partitions) + f"{table}.csv"
+#: Object name suffix per `datalake.compression`; storages gzip an object whose key ends in .gz.
+SUFFIXES = {"none": ".csv", "gzip": ".csv.gz"}
+
+
+def file_name(table: str, compression: str = "none") -> str:
+    return table + SUFFIXES[compression]
+
+
+def object_key(
+    base_prefix: str, table: str, partitions: Sequence[tuple[str, str]], compression: str = "none"
+) -> str:
+    return partition_prefix(base_prefix, table, partitions) + file_name(table, compression)

@@ -1,7 +1,8 @@
 """Where lake objects live. The pipeline only sees this protocol.
 
 `write` replaces an object atomically: readers see the old object or the new one,
-never a partial file, and a failed write leaves the old object untouched.
+never a partial file, and a failed write leaves the old object untouched. An object
+whose key ends in `.gz` is stored gzip-compressed (`datalake.compression: gzip`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,27 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from panorama_kpi.errors import LakeError
+
+
+def encoded(key: str, chunks: Iterable[str]) -> Iterator[bytes]:
+    """UTF-8 bytes of the chunks, gzip-compressed on the fly when the key ends in .gz."""
+    if not key.endswith(".gz"):
+        for chunk in chunks:
+            yield chunk.encode("utf-8")
+        return
+    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member, as gunzip and Athena read
+    for chunk in chunks:
+        out = gz.compress(chunk.encode("utf-8"))
+        if out:
+            yield out
+    yield gz.flush()
 
 
 @dataclass(frozen=True)
@@ -33,7 +49,7 @@ class Versioned:
 class Storage(ABC):
     @abstractmethod
     def write(self, key: str, chunks: Iterable[str]) -> int:
-        """Stream text chunks into `key` (UTF-8), replacing it atomically. Returns bytes written."""
+        """Stream text chunks into `key` (UTF-8), replacing it atomically. Returns bytes stored."""
 
     @abstractmethod
     def read_text(self, key: str) -> str | None:
@@ -65,6 +81,12 @@ class Storage(ABC):
     @abstractmethod
     def remove_temporaries(self, prefix: str) -> int:
         """Delete what interrupted writes under `prefix` left behind; returns how many."""
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under a prefix; returns how many."""
+        keys = list(self.list(prefix))
+        for key in keys:
+            self.delete(key)
+        return len(keys)
 
     @abstractmethod
     def check(self) -> str:
@@ -99,8 +121,7 @@ class LocalStorage(Storage):
         written = 0
         try:
             with os.fdopen(fd, "wb", buffering=1 << 20) as out:
-                for chunk in chunks:
-                    data = chunk.encode("utf-8")
+                for data in encoded(key, chunks):
                     out.write(data)
                     written += len(data)
                 out.flush()
