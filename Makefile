@@ -31,7 +31,7 @@ system-deps: ## install MariaDB and PostgreSQL server packages if missing (apt, 
 test: system-deps venv ## run the test suite (starts throwaway MariaDB + PostgreSQL on 127.0.0.1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: venv ## build a local lake from the bundled demo dataset and print a few KPIs
+demo: venv ## build a local lake from the bundled demo dataset, compute KPIs, write demo/out/kpis.html
 	$(PY) -m panorama_kpi.demo run
 
 bench: system-deps venv ## measure extract throughput and memory against the native dump clients
@@ -49,5 +49,5 @@ format: venv ## apply ruff's formatter and safe fixes
 
 clean: ## remove the venv, caches and generated lakes/outputs
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache .benchmarks \
-		build dist *.egg-info lake demo/lake demo/out demo/*.sqlite3 demo/*.duckdb bench/out
+		build dist *.egg-info lake demo/lake demo/out demo/*.sqlite3 demo/*.duckdb bench/out test-artifacts
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

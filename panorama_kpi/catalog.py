@@ -6,20 +6,23 @@ would do instead (see engines.base), so `--dry-run` follows the same path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from panorama_kpi.engines.athena_sql import quote_ident
 from panorama_kpi.engines.base import Engine
-from panorama_kpi.errors import EngineError, PanoramaError
+from panorama_kpi.errors import EngineError, PanoramaError, SettingsError
+from panorama_kpi.kpi.history import history_raw_table, history_views_sql
+from panorama_kpi.kpi.template import table_namer
 from panorama_kpi.lake.layout import partition_prefix
 from panorama_kpi.lake.storage import Storage
 from panorama_kpi.runs.manifest import manifest_key
 from panorama_kpi.runs.table import runs_raw_table, runs_table
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import Settings
-from panorama_kpi.views import load_kpi_views, raw_table, typed_view_sql
+from panorama_kpi.views import KpiView, RawTable, raw_table, read_kpi_views, typed_view_sql
 
 Report = Callable[[str], None]
 T = TypeVar("T")
@@ -43,11 +46,16 @@ def _done(engine: Engine, verb: str) -> str:
 
 
 def _each(
-    items: Sequence[T], kind: str, name: Callable[[T], str], do: Callable[[T], str], report: Report
+    items: Sequence[T],
+    kind: str,
+    name: Callable[[T], str],
+    do: Callable[[T], str],
+    report: Report,
+    failed_before: Sequence[str] = (),
 ) -> int:
     """Run `do` on every item; a failing one is reported and the others still run.
-    Raises one EngineError naming the failures at the end."""
-    failed = []
+    Raises one EngineError naming the failures (and `failed_before`) at the end."""
+    failed = list(failed_before)
     for item in items:
         try:
             report(do(item))
@@ -55,14 +63,20 @@ def _each(
             failed.append(name(item))
             report(f"FAILED {kind} {name(item)}: {exc}")
     if failed:
-        raise EngineError(f"{len(failed)} of {len(items)} {kind}(s) failed: {', '.join(failed)} (see above)")
+        total = len(items) + len(failed_before)
+        raise EngineError(f"{len(failed)} of {total} {kind}(s) failed: {', '.join(failed)} (see above)")
     return len(items)
+
+
+def own_tables(settings: Settings) -> list[RawTable]:
+    """The lake's own tables, created with the others: run records and KPI history."""
+    return [runs_raw_table(settings), history_raw_table(settings)]
 
 
 def create_tables(settings: Settings, selected: Selected, engine: Engine, report: Report) -> int:
     """Create each raw table, or update it in place when its definition changed."""
     raws = [raw_table(settings, table) for _ds, table in _skip_fieldless(selected, report)]
-    raws.append(runs_raw_table(settings))  # the run records are a table too
+    raws += own_tables(settings)
     return _each(
         raws,
         "table",
@@ -72,37 +86,57 @@ def create_tables(settings: Settings, selected: Selected, engine: Engine, report
     )
 
 
-def views_sql(settings: Settings, selected: Selected, with_kpis: bool) -> list[tuple[str, str]]:
-    """(view name, Athena CREATE OR REPLACE VIEW) in creation order: typed views, then KPI views."""
-    typed = [t for _ds, t in selected if t.fields] + [runs_table(settings)]
-    out = [(settings.view_name(t), typed_view_sql(settings, t)) for t in typed]
-    if with_kpis:
-        out += [
-            (name, f"CREATE OR REPLACE VIEW {quote_ident(name)} AS\n{sql}")
-            for name, sql in kpi_views(settings)
-        ]
-    return out
-
-
-def kpi_views(settings: Settings) -> list[tuple[str, str]]:
-    """(name, SELECT) of the configured KPI views, dependencies first."""
+def _kpi_views(settings: Settings, problems: list[str] | None) -> list[KpiView]:
+    """The KPI views in creation order; files that cannot be read go to `problems`
+    (when given; otherwise the first is an error)."""
     if not settings.kpi_views:
         return []
     base = settings.path.parent
     paths = [Path(p) if Path(p).exists() else base / p for p in settings.kpi_views]
-    return [(view.name, view.sql) for view in load_kpi_views(paths)]
+    views, found = read_kpi_views(paths, table_namer(settings))
+    if found and problems is None:
+        raise SettingsError(found[0])
+    if problems is not None:
+        problems.extend(found)
+    return views
+
+
+def views_sql(
+    settings: Settings, selected: Selected, with_kpis: bool, problems: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """(view name, Athena CREATE OR REPLACE VIEW) in creation order: typed views (and the
+    runs view), the KPI history's views, then KPI views."""
+    typed = [t for _ds, t in selected if t.fields] + [runs_table(settings)]
+    out = [(settings.view_name(t), typed_view_sql(settings, t)) for t in typed]
+    out += history_views_sql(settings)
+    if with_kpis:
+        for view in _kpi_views(settings, problems):
+            out.append((view.name, f"CREATE OR REPLACE VIEW {quote_ident(view.name)} AS\n{view.sql}"))
+    return out
 
 
 def create_views(
     settings: Settings, selected: Selected, engine: Engine, with_kpis: bool, report: Report
 ) -> int:
+    """Create every view; one that fails (or a view file that cannot be read) is reported
+    and the others are still created, then one EngineError says which failed (exit 1)."""
     selected = _skip_fieldless(selected, report)
+    problems: list[str] = []
+    views = views_sql(settings, selected, with_kpis, problems)
+    files = {v.name: v.path for v in _kpi_views(settings, [])} if with_kpis else {}
+    for line in problems:
+        report(f"FAILED {line}")
+    engine.create_raw_table(history_raw_table(settings))  # its views read it
 
     def create(view: tuple[str, str]) -> str:
         engine.create_view(*view)
         return f"{_done(engine, 'create')} view {view[0]}"
 
-    return _each(views_sql(settings, selected, with_kpis), "view", lambda view: view[0], create, report)
+    def name(view: tuple[str, str]) -> str:
+        return f"{view[0]} ({files[view[0]]})" if view[0] in files else view[0]
+
+    unreadable = [m.group(1) if (m := re.search(r"([^/\s]+)\.sql", line)) else line for line in problems]
+    return _each(views, "view", name, create, report, failed_before=unreadable)
 
 
 def drop_tables(
@@ -115,13 +149,14 @@ def drop_tables(
 ) -> int:
     """Drop each table's typed view and raw table (with `with_kpis`, the KPI views first).
 
-    With `storage` (`--purge`) this installation's objects of the table and its load
-    record are deleted too; otherwise the lake is not touched.
+    With `storage` (`--purge`) this installation's objects of the table are deleted
+    too, with its partition counts (its next load is a full one); otherwise the lake
+    is not touched.
     """
     if with_kpis:
-        for name, _sql in reversed(kpi_views(settings)):
-            engine.drop_view(name)
-            report(f"{_done(engine, 'drop')} view {name}")
+        for view in reversed(_kpi_views(settings, [])):
+            engine.drop_view(view.name)
+            report(f"{_done(engine, 'drop')} view {view.name}")
     lake = settings.datalake
     base = [(p.name, p.value) for p in lake.base_partitions]
     for ds, table in selected:
@@ -132,7 +167,6 @@ def drop_tables(
         if storage is not None:
             prefix = partition_prefix(lake.base_prefix, table.folder, base)
             deleted = storage.delete_prefix(prefix)
-            # without its partition counts the next load is a full one
             storage.delete(manifest_key(lake.base_prefix, base, ds.name, table.name))
             report(f"purged {deleted} object(s) under {storage.uri(prefix)}")
     return len(selected)

@@ -352,3 +352,61 @@ def query(ctx: click.Context, sql: str, fmt: str, explain: bool) -> None:
         width = shutil.get_terminal_size().columns
         for line in output.table_lines(columns, rows, width):
             click.echo(line)
+
+
+@main.command("compute-kpis")
+@click.option("--kpi", "kpis", multiple=True, help="Only this KPI (repeat, or comma-separate, for several).")
+@click.option(
+    "--at",
+    metavar="'YYYY-MM-DD[ HH:MM]'",
+    help="Snapshot time (UTC) the KPIs are computed for; default: the start of the current hour.",
+)
+@click.pass_context
+def compute_kpis(ctx: click.Context, kpis: tuple[str, ...], at: str | None) -> None:
+    """Run each KPI and write its values for the snapshot to kpi_history (replacing that snapshot's)."""
+    from panorama_kpi.kpi.compute import compute_kpis as run
+    from panorama_kpi.kpi.compute import default_snapshot
+    from panorama_kpi.lake import open_storage
+    from panorama_kpi.timeparse import parse_since
+
+    settings = _settings(ctx)
+    snapshot = parse_since(at, "--at") if at else default_snapshot()
+    names = [n.strip() for item in kpis for n in item.split(",") if n.strip()]
+    results = run(settings, _engine(ctx), open_storage(settings), snapshot, names, _progress)
+    failed = [r for r in results if r.error]
+    for r in failed:
+        click.echo(f"failed: {r.error}")
+    rows = sum(r.rows for r in results)
+    click.echo(
+        f"{len(results) - len(failed)} KPI(s) computed for {snapshot:%Y-%m-%d %H:%M:%S} UTC, "
+        f"{len(failed)} failed, {rows} row(s) written"
+    )
+    if failed:
+        ctx.exit(1)
+
+
+@main.command("report")
+@click.option("--out", default="kpis.html", show_default=True, help="HTML file to write.")
+@click.option(
+    "--since",
+    default="90d",
+    show_default=True,
+    help="History to show: an age (90d, 12w) or a date (YYYY-MM-DD).",
+)
+@click.pass_context
+def report(ctx: click.Context, out: str, since: str) -> None:
+    """Write one self-contained HTML page of the KPI history: charts, latest values, freshness."""
+    import datetime as dt
+    from pathlib import Path
+
+    from panorama_kpi.kpi.report import write_report
+    from panorama_kpi.timeparse import parse_age, parse_since
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    start = (
+        parse_since(since, "--since")
+        if since[:1].isdigit() and "-" in since
+        else now - parse_age(since, "--since")
+    )
+    path = write_report(_settings(ctx), _engine(ctx), Path(out), start.date(), now)
+    click.echo(f"wrote {path}")

@@ -28,3 +28,7 @@ class LakeError(PanoramaError):
 
 class EngineError(PanoramaError):
     """The query engine or catalog refused a statement."""
+
+
+class KpiError(PanoramaError):
+    """A KPI could not be computed: its query failed or returned something that is not a KPI."""

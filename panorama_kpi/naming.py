@@ -20,6 +20,8 @@ from collections import Counter
 from panorama_kpi.errors import SettingsError
 from panorama_kpi.lake.layout import META_PREFIX
 
+#: Folder of the KPI history under the site's base prefix (a table cannot use it).
+KPI_HISTORY_FOLDER = "kpi_history"
 #: Characters no name in a key may hold: path separators, Hive's `=`, control characters.
 _KEY_UNSAFE = re.compile(r"[/\\=\x00-\x1f\x7f]")
 #: Partition column names are also written into file-name patterns and DDL.
@@ -61,6 +63,10 @@ def check_folder(name: str, where: str) -> None:
     check(name, where)
     if name.lower().startswith(META_PREFIX):
         raise SettingsError(f"{where}: {name!r} is reserved for panorama-kpi's own files; rename the table")
+    if name.lower() == KPI_HISTORY_FOLDER:
+        raise SettingsError(
+            f"{where}: {name!r} is the KPI history's folder; set the table's datalake_s3_table to another folder"
+        )
 
 
 def duplicates(names: list[str]) -> list[str]:

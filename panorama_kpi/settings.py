@@ -136,6 +136,8 @@ class Settings:
     datasources: list[DatasourceSettings]
     #: Folders (or files) of KPI views: one SELECT per .sql file, Athena dialect.
     kpi_views: list[str] = field(default_factory=list)
+    #: KPIs: folders or files of KPI queries, or inline `{name, sql, description, ...}` entries.
+    kpis: list[Any] = field(default_factory=list)
 
     def raw_table_name(self, table: TableSettings) -> str:
         return table.datalake_table_name or _prefixed(self.datalake.base_prefix, "raw", table.name)
@@ -314,7 +316,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     if not isinstance(data, dict):
         raise SettingsError(f"{p}: expected a mapping with 'datalake' and 'datasources' at the top")
     _check_size(data, str(p))
-    _check_keys(data, ("datalake", "datasources", "kpi_views"), str(p))
+    _check_keys(data, ("datalake", "datasources", "kpi_views", "kpis"), str(p))
     datalake = _load_datalake(data.get("datalake") or {})
     datasources = [
         _load_datasource(item, f"datasources[{i}]")
@@ -326,7 +328,11 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
             raise SettingsError(f"datasources: name {name!r} is used twice; datasource names must be unique")
     kpi = interpolate(data.get("kpi_views"), "kpi_views")
     kpi_views = [str(v) for v in ([kpi] if isinstance(kpi, str) else _as_list(kpi, "kpi_views"))]
-    settings = Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views)
+    kpis = [
+        _typed(k, (str, dict), f"kpis[{i}]")
+        for i, k in enumerate(_as_list(interpolate(data.get("kpis"), "kpis"), "kpis"))
+    ]
+    settings = Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views, kpis=kpis)
     _check_names(settings)
     return settings
 

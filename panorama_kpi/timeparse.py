@@ -11,12 +11,14 @@ from panorama_kpi.settings import parse_interval
 _UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
 
 
-def parse_since(text: str) -> dt.datetime:
+def parse_since(text: str, option: str = "--since") -> dt.datetime:
     """'2026-11-01', '2026-11-01 00:00' or '2026-11-01T00:00:00' (UTC) -> naive UTC."""
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise SettingsError(f"--since: {text!r} is not a date/time; write 'YYYY-MM-DD HH:MM' (UTC)") from None
+        raise SettingsError(
+            f"{option}: {text!r} is not a date/time; write 'YYYY-MM-DD HH:MM' (UTC)"
+        ) from None
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
@@ -16,6 +17,9 @@ from panorama_kpi.errors import SettingsError
 from panorama_kpi.lake.csv import decode_sql
 from panorama_kpi.lake.layout import NULL_PARTITION, SUFFIXES, file_name, table_prefix
 from panorama_kpi.settings import Settings, TableSettings
+
+if TYPE_CHECKING:
+    from panorama_kpi.kpi.template import TableNamer
 
 
 @dataclass(frozen=True)
@@ -91,43 +95,96 @@ def typed_view_sql(settings: Settings, table: TableSettings) -> str:
 @dataclass(frozen=True)
 class KpiView:
     name: str
-    sql: str  # the SELECT, Athena dialect
+    sql: str  # the SELECT, Athena dialect, placeholders substituted
     path: Path
     depends_on: frozenset[str]
 
 
-def load_kpi_views(paths: list[Path]) -> list[KpiView]:
-    """Read `*.sql` files (one SELECT each, view name = file stem) in dependency order."""
+def _default_tables(name: str) -> str:
+    return f"table_{name}"
+
+
+def parse_error_line(exc: sqlglot.errors.ParseError) -> str:
+    """`line N: message` from sqlglot's first error (its message is several lines long)."""
+    first = exc.errors[0] if exc.errors else {}
+    message = str(first.get("description") or str(exc).splitlines()[0])
+    return f"line {first['line']}: {message}" if first.get("line") else message
+
+
+def read_kpi_views(paths: list[Path], tables: TableNamer | None = None) -> tuple[list[KpiView], list[str]]:
+    """Read `*.sql` files (one SELECT each, view name = file stem) in dependency order.
+
+    Returns the views that can be created and one line per file that cannot (a
+    syntax error, an unknown placeholder, a cycle), so the others still are.
+    `tables` names the typed view of a `{{ table('x') }}` placeholder.
+    """
+    from panorama_kpi.kpi.template import render
+
     views: dict[str, KpiView] = {}
+    problems: list[str] = []
     for base in paths:
         files = sorted(base.glob("*.sql")) if base.is_dir() else [base]
         if not files or not all(f.is_file() for f in files):
-            raise SettingsError(f"kpi_views: {str(base)!r} has no .sql files")
+            problems.append(f"kpi_views: {str(base)!r} has no .sql files")
+            continue
         for f in files:
-            text = f.read_text(encoding="utf-8").strip().rstrip(";")
             try:
+                with open(f, encoding="utf-8", newline="") as handle:  # a CR inside a literal stays
+                    raw = handle.read()
+                text = render(raw, tables or _default_tables, str(f)).sql.rstrip().rstrip(";")
                 tree = sqlglot.parse_one(text, read="athena")
+            except SettingsError as exc:
+                problems.append(f"view {f.stem}: {exc}")
+                continue
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(f"view {f.stem}: cannot read {f}: {exc}")
+                continue
             except sqlglot.errors.ParseError as exc:
-                first = str(exc).splitlines()[0]
-                raise SettingsError(f"view {f.name}: not valid Athena SQL: {first}") from None
+                problems.append(f"view {f.stem}: {f}: not valid Athena SQL: {parse_error_line(exc)}")
+                continue
+            if not isinstance(tree, exp.Query):
+                problems.append(f"view {f.stem}: {f}: expected one SELECT, got {tree.key.upper()}")
+                continue
             ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
             refs = frozenset(t.name for t in tree.find_all(exp.Table) if t.name not in ctes)
-            views[f.stem] = KpiView(f.stem, text, f, refs)
+            views[f.stem] = KpiView(f.stem, text.strip(), f, refs)
     ordered: list[KpiView] = []
     state: dict[str, int] = {}
 
-    def visit(name: str, chain: tuple[str, ...]) -> None:
+    def visit(name: str, chain: tuple[str, ...]) -> bool:
         if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            raise SettingsError(f"views form a cycle: {' -> '.join((*chain, name))}")
+            return True
+        if state.get(name) in (1, 3):
+            if state[name] == 1:
+                cycle = chain[chain.index(name) :] + (name,)
+                problems.append(
+                    f"views form a cycle: {' -> '.join(cycle)} ({', '.join(str(views[v].path) for v in cycle[:-1])})"
+                )
+                for member in cycle:
+                    state[member] = 3
+            return False
         state[name] = 1
+        ok = True
         for dep in sorted(views[name].depends_on):
             if dep in views and dep != name:
-                visit(dep, (*chain, name))
+                ok = visit(dep, (*chain, name)) and ok
+        if state[name] == 3 or not ok:
+            if state[name] != 3:
+                problems.append(f"view {name}: not created: it reads a view of a cycle ({views[name].path})")
+            state[name] = 3
+            return False
         state[name] = 2
         ordered.append(views[name])
+        return True
 
     for name in sorted(views):
         visit(name, ())
-    return ordered
+    return ordered, problems
+
+
+def load_kpi_views(paths: list[Path], tables: TableNamer | None = None) -> list[KpiView]:
+    """Like `read_kpi_views`, but the first problem is an error."""
+    views, problems = read_kpi_views(paths, tables)
+    if problems:
+        raise SettingsError(problems[0])
+    return views

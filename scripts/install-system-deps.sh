@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite needs: MariaDB server + client and a
-# PostgreSQL server (Debian/Ubuntu, apt). Idempotent: when everything is already
+# Install the system packages the test suite needs: MariaDB server + client, a
+# PostgreSQL server and Chromium (the KPI report is checked in a headless browser)
+# (Debian/Ubuntu, apt). Idempotent: when everything is already
 # there it exits at once without touching apt. Never starts system services: the
 # tests start their own throwaway servers (tests/servers.py).
 #
@@ -22,6 +23,10 @@ have_postgres() {
         compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
 }
 
+have_chromium() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1
+}
+
 have_venv() {
     "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1
 }
@@ -29,6 +34,7 @@ have_venv() {
 packages=()
 have_mariadb || packages+=(mariadb-server mariadb-client)
 have_postgres || packages+=(postgresql)
+have_chromium || packages+=(chromium)
 if ! have_venv; then
     # Debian splits ensurepip out of python3; only meaningful for the system python.
     packages+=(python3-venv)
@@ -80,6 +86,7 @@ APT_OPTS=(-y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dp
 missing=()
 have_mariadb || missing+=(mariadb)
 have_postgres || missing+=(postgresql)
+have_chromium || missing+=(chromium)
 have_venv || missing+=("venv module for $PYTHON")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "error: still missing after apt-get install: ${missing[*]}" >&2

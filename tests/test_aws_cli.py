@@ -237,7 +237,7 @@ def test_missing_bucket_fails_each_table_with_one_line(project: Path, aws: Recor
 def test_dry_run_prints_glue_calls_and_ddl(project: Path, aws: Recorder) -> None:
     result = run(project, "create-datalake-tables", "--all", "--dry-run")
     assert result.exit_code == 0
-    assert result.output.count("-- glue:CreateTable panorama.") == 3  # and the runs table
+    assert result.output.count("-- glue:CreateTable panorama.") == 4  # and the runs and KPI history tables
     assert "LOCATION 's3://panorama-cli-lake/app/notes/'" in result.output
     assert aws.calls == []
 
@@ -347,8 +347,8 @@ def test_a_failing_view_does_not_stop_the_others(project: Path, aws: Recorder) -
     failed = [x for x in lines if x.startswith("FAILED view app_table_notes: Athena query ")]
     assert len(failed) == 1 and failed[0].endswith("FAILED: line 3:5: Function 'nope' not registered")
     assert "created view app_table_users" in lines
-    assert lines[-1] == "error: 1 of 3 view(s) failed: app_table_notes (see above)"
-    assert aws.count("athena", "StartQueryExecution") == 3  # both typed views and the runs view
+    assert lines[-1] == "error: 1 of 5 view(s) failed: app_table_notes (see above)"
+    assert aws.count("athena", "StartQueryExecution") == 5  # typed views, the runs view, the history views
 
 
 def test_endpoint_url_setting_reaches_every_service(

@@ -122,9 +122,10 @@ def test_compat_dry_run_prints_athena_ddl(name: str) -> None:
     with_fields = [t for ds in settings.datasources for t in ds.tables if t.fields]
     result = run("--settings", str(path), "create-datalake-tables", "--all", "--dry-run")
     assert result.exit_code == 0, result.output
-    # every table with fields, and the run records table
-    assert result.output.count("CREATE EXTERNAL TABLE IF NOT EXISTS") == len(with_fields) + 1
+    # every table with fields, the run records table and the KPI history
+    assert result.output.count("CREATE EXTERNAL TABLE IF NOT EXISTS") == len(with_fields) + 2
     assert f"LOCATION 's3://panorama/{settings.datalake.base_prefix}/_panorama_runs/'" in result.output
+    assert f"LOCATION 's3://panorama/{settings.datalake.base_prefix}/kpi_history/'" in result.output
     for table in with_fields:
         assert f"`{settings.raw_table_name(table)}`" in result.output
         assert f"LOCATION 's3://panorama/{settings.datalake.base_prefix}/{table.name}/'" in result.output
@@ -148,8 +149,10 @@ def test_compat_dry_run_views(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     statements = [s for s in result.output.split(";\n") if s.strip()]
     settings = load_settings(COMPAT / "openedx.yaml")
-    assert len(statements) == sum(1 for ds in settings.datasources for t in ds.tables if t.fields) + 1 == 11
+    # the typed views, the run records' and the KPI history's two (with its raw table, which they read)
+    assert len(statements) == sum(1 for ds in settings.datasources for t in ds.tables if t.fields) + 4 == 14
     assert 'CREATE OR REPLACE VIEW "openedx_runs"' in result.output
+    assert 'CREATE OR REPLACE VIEW "kpi_history_periods"' in result.output
     for sql in statements:
         sqlglot.parse_one(sql, read="athena")
     assert (

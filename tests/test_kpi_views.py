@@ -20,6 +20,7 @@ from sqlglot import exp
 from panorama_kpi.demo import SCHEMA, fields
 from panorama_kpi.engines import trino
 from panorama_kpi.engines.duckdb import to_duckdb
+from panorama_kpi.kpi.template import render
 from panorama_kpi.views import athena_type, load_kpi_views
 
 VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
@@ -29,6 +30,15 @@ A, B = "a.example.com", "b.example.com"
 C1 = "course-v1:Org+CS101+2024_T1"
 C2 = "edX/DemoX/Demo_Course"
 C3 = "course-v1:O'Reilly+X1+2024"  # no enrolments, no activity
+
+
+def openedx(table: str) -> str:
+    """Typed-view names of a site whose base_prefix is `openedx`."""
+    return f"openedx_table_{table}"
+
+
+def rendered(path: Path) -> str:
+    return render(path.read_text(encoding="utf-8"), openedx, str(path)).sql
 
 
 def T(text: str) -> dt.datetime:
@@ -541,7 +551,7 @@ def con() -> Any:
     connection = duckdb.connect()
     trino.install(connection)
     typed_tables(connection)
-    for view in load_kpi_views([VIEWS_DIR]):
+    for view in load_kpi_views([VIEWS_DIR], openedx):
         athena = f'CREATE OR REPLACE VIEW "{view.name}" AS\n{view.sql}'
         schema: dict[str, dict[str, str]] = {}
         for table, column, kind in connection.execute(
@@ -575,6 +585,8 @@ def test_view_file_is_one_athena_select(path: Path) -> None:
     first = text.splitlines()[0]
     assert first.startswith("-- ") and len(first) > 20, "the first line describes the KPI"
     assert path.stem.startswith("kpi_") and path.stem.isidentifier()
+    assert "openedx_" not in text, "name typed views as {{ table('...') }}, not with a base_prefix"
+    text = rendered(path)
     statements = [s for s in sqlglot.parse(text, read="athena") if s is not None]
     assert len(statements) == 1
     assert isinstance(statements[0], exp.Query), "a SELECT (the loader wraps it in CREATE VIEW)"
@@ -585,7 +597,7 @@ def test_view_file_is_one_athena_select(path: Path) -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_view_avoids_constructs_whose_meaning_changes(path: Path) -> None:
     """What FACTS.md lists as transpiling with another meaning on DuckDB."""
-    tree = sqlglot.parse_one(path.read_text(encoding="utf-8"), read="athena")
+    tree = sqlglot.parse_one(rendered(path), read="athena")
     doubles = {name for table in SCHEMA for name, kind in fields(table) if athena_type(kind) == "DOUBLE"}
 
     def is_double(node: exp.Expression) -> bool:
@@ -635,7 +647,7 @@ def test_view_results(con: duckdb.DuckDBPyConnection, view: str) -> None:
 
 
 def test_views_depend_on_typed_views_and_each_other() -> None:
-    views = {v.name: v for v in load_kpi_views([VIEWS_DIR])}
+    views = {v.name: v for v in load_kpi_views([VIEWS_DIR], openedx)}
     known = {f"openedx_table_{t}" for t in SCHEMA} | set(views)
     order = list(views)
     for view in views.values():

@@ -15,6 +15,7 @@ emoji, '' next to NULL, the literal text ``\\N``): the lake encoding must keep t
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import subprocess
 import sys
 import time
@@ -39,6 +40,10 @@ DEMO_QUERIES = [
     "SELECT course_id, enrollments, active_learners, passed, certificates FROM kpi_course_summary "
     "ORDER BY certificates DESC, course_id LIMIT 10",
 ]
+
+
+#: Daily KPI snapshots the demo computes (the last ones, today's 00:00 included).
+SNAPSHOT_DAYS = 8
 
 
 def _step(label: str, args: Sequence[str], timings: list[tuple[str, float]]) -> None:
@@ -80,6 +85,15 @@ def run(seed: int = 42, scale: float = 1.0, regenerate: bool = False) -> list[tu
         _step("panorama.py " + " ".join(command), [*cli, *command], timings)
     for sql in DEMO_QUERIES:
         _step(f'panorama.py query "{sql}"', [*cli, "query", sql], timings)
+    # KPI history: a snapshot at 00:00 UTC of each of the last days, then the report
+    today = dt.datetime.now(dt.UTC).date()
+    for days in range(SNAPSHOT_DAYS, 0, -1):
+        at = f"{today - dt.timedelta(days=days - 1):%Y-%m-%d} 00:00"
+        _step(f'panorama.py compute-kpis --at "{at}"', [*cli, "compute-kpis", "--at", at], timings)
+    query = "SELECT kpi, period_start, value, numerator, denominator FROM kpi_history_periods WHERE period = 'week' AND kpi = 'problem_score_daily' ORDER BY period_start"
+    _step(f'panorama.py query "{query}"', [*cli, "query", query], timings)
+    report = ["report", "--out", "demo/out/kpis.html", "--since", "90d"]
+    _step("panorama.py " + " ".join(report), [*cli, *report], timings)
     print("\nTimings:")
     for label, seconds in timings:
         print(f"  {seconds:6.1f}s  {label[:100]}")

@@ -5,6 +5,6 @@ SELECT
   COUNT(DISTINCT student_id) AS active_users,
   COUNT(DISTINCT course_id) AS active_courses,
   COUNT(*) AS modules_touched
-FROM openedx_table_courseware_studentmodule
+FROM {{ table('courseware_studentmodule') }}
 WHERE modified IS NOT NULL
 GROUP BY lms, CAST(date_trunc('day', modified) AS DATE)

@@ -9,5 +9,5 @@ SELECT
   COUNT_IF(status IN ('generating', 'error')) AS pending_or_failed,
   MIN(CASE WHEN status = 'downloadable' THEN created_date END) AS first_certificate,
   MAX(CASE WHEN status = 'downloadable' THEN created_date END) AS last_certificate
-FROM openedx_table_certificates_generatedcertificate
+FROM {{ table('certificates_generatedcertificate') }}
 GROUP BY lms, course_id

@@ -7,8 +7,8 @@ SELECT
   COUNT_IF(g.passed_timestamp IS NOT NULL) AS passed,
   CAST(COUNT_IF(g.passed_timestamp IS NOT NULL) AS DOUBLE) / CAST(COUNT(*) AS DOUBLE) AS completion_rate,
   AVG(g.percent_grade) AS average_grade
-FROM openedx_table_student_courseenrollment AS e
-LEFT JOIN openedx_table_grades_persistentcoursegrade AS g
+FROM {{ table('student_courseenrollment') }} AS e
+LEFT JOIN {{ table('grades_persistentcoursegrade') }} AS g
   ON g.lms = e.lms AND g.course_id = e.course_id AND g.user_id = e.user_id
 WHERE e.is_active = 1
 GROUP BY e.lms, e.course_id

@@ -12,5 +12,5 @@ SELECT
     END
   ) AS BIGINT) AS problem_attempts,
   MAX(modified) AS last_activity
-FROM openedx_table_courseware_studentmodule
+FROM {{ table('courseware_studentmodule') }}
 GROUP BY lms, course_id

@@ -12,7 +12,7 @@ SELECT
   COALESCE(p.passed, 0) AS passed,
   p.completion_rate,
   COALESCE(k.certificates, 0) AS certificates
-FROM openedx_table_course_overviews_courseoverview AS c
+FROM {{ table('course_overviews_courseoverview') }} AS c
 LEFT JOIN kpi_enrollments_per_course AS e ON e.lms = c.lms AND e.course_id = c.id
 LEFT JOIN kpi_course_engagement AS g ON g.lms = c.lms AND g.course_id = c.id
 LEFT JOIN kpi_course_completion AS p ON p.lms = c.lms AND p.course_id = c.id

@@ -6,7 +6,7 @@ WITH daily AS (
     CAST(date_trunc('day', created) AS DATE) AS enrollment_date,
     COUNT(*) AS enrollments,
     COUNT_IF(mode = 'verified') AS verified_enrollments
-  FROM openedx_table_student_courseenrollment
+  FROM {{ table('student_courseenrollment') }}
   WHERE created IS NOT NULL
   GROUP BY lms, course_id, CAST(date_trunc('day', created) AS DATE)
 )

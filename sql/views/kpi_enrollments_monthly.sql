@@ -5,6 +5,6 @@ SELECT
   COUNT(*) AS enrollments,
   COUNT(DISTINCT user_id) AS learners,
   COUNT(DISTINCT course_id) AS courses
-FROM openedx_table_student_courseenrollment
+FROM {{ table('student_courseenrollment') }}
 WHERE created IS NOT NULL
 GROUP BY lms, CAST(date_trunc('month', created) AS DATE)

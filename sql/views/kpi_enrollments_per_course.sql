@@ -10,7 +10,7 @@ WITH counts AS (
     COUNT(DISTINCT user_id) AS learners,
     MIN(created) AS first_enrollment,
     MAX(created) AS last_enrollment
-  FROM openedx_table_student_courseenrollment
+  FROM {{ table('student_courseenrollment') }}
   GROUP BY lms, course_id
 )
 SELECT
@@ -25,5 +25,5 @@ SELECT
   e.first_enrollment,
   e.last_enrollment
 FROM counts AS e
-LEFT JOIN openedx_table_course_overviews_courseoverview AS c
+LEFT JOIN {{ table('course_overviews_courseoverview') }} AS c
   ON c.lms = e.lms AND c.id = e.course_id

@@ -5,7 +5,7 @@ WITH daily AS (
     CAST(date_trunc('day', date_joined) AS DATE) AS registration_date,
     COUNT(*) AS new_users,
     COUNT_IF(last_login IS NULL) AS never_logged_in
-  FROM openedx_table_auth_user
+  FROM {{ table('auth_user') }}
   WHERE date_joined IS NOT NULL
   GROUP BY lms, CAST(date_trunc('day', date_joined) AS DATE)
 )
