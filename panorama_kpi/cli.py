@@ -340,8 +340,11 @@ def status(
     is_flag=True,
     help="Also run statements that change the catalog or write (CREATE, DROP...).",
 )
+@click.option(
+    "--explain", is_flag=True, help="Print the SQL the engine would run (the local translation); run nothing."
+)
 @click.pass_context
-def query(ctx: click.Context, sql: str, fmt: str, allow_ddl: bool) -> None:
+def query(ctx: click.Context, sql: str, fmt: str, allow_ddl: bool, explain: bool) -> None:
     """Run SQL (Athena dialect) on the configured engine; it only reads unless --allow-ddl.
 
     table: for reading (NULL bare, text escaped, long values cut to the terminal);
@@ -353,6 +356,9 @@ def query(ctx: click.Context, sql: str, fmt: str, allow_ddl: bool) -> None:
     if not allow_ddl:
         require_read_only(sql)
     engine = _engine(ctx)
+    if explain:
+        click.echo(engine.explain(sql))
+        return
     engine.allow_writes = allow_ddl
     columns, rows = engine.query(sql)
     if fmt == "json":

@@ -326,3 +326,18 @@ def test_parallel_workers_write_the_same_lake(project: Path) -> None:
     one = snapshot()
     assert run("extract-and-load", "--all", "--force", "--workers", "3").exit_code == 0
     assert snapshot() == one and len(one) == 4
+
+
+def test_query_explain_shows_the_local_sql(project: Path) -> None:
+    run("create-datalake-tables", "-t", "users")
+    run("extract-and-load", "-t", "users")
+    run("create-datalake-views", "-t", "users")
+    explained = run("query", "--explain", "SELECT id / 2, count(*) FROM app_table_users GROUP BY id")
+    assert explained.exit_code == 0, explained.output
+    assert "//" in explained.output and "AS _col0" in explained.output and "AS _col1" in explained.output
+    answer = run("query", "SELECT max(id) / 2, count(*) FROM app_table_users", "--format", "csv")
+    assert answer.output == "_col0,_col1\n1,2\n"
+    loud = run("query", "SELECT approx_percentile(id, 0.5) FROM app_table_users")
+    assert loud.exit_code == 1
+    assert loud.output.startswith("error: approx_percentile is not supported by the local engine")
+    assert loud.output.count("\n") == 1

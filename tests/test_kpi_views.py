@@ -18,6 +18,8 @@ import sqlglot
 from sqlglot import exp
 
 from panorama_kpi.demo import SCHEMA, fields
+from panorama_kpi.engines import trino
+from panorama_kpi.engines.duckdb import to_duckdb
 from panorama_kpi.kpi.template import render
 from panorama_kpi.views import athena_type, load_kpi_views
 
@@ -545,13 +547,18 @@ def typed_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 @pytest.fixture(scope="module")
 def con() -> Any:
-    """In-memory DuckDB with the typed tables and every KPI view, created the way the engine does."""
+    """In-memory DuckDB with the typed tables and every KPI view, translated the way the engine does."""
     connection = duckdb.connect()
+    trino.install(connection)
     typed_tables(connection)
     for view in load_kpi_views([VIEWS_DIR], openedx):
         athena = f'CREATE OR REPLACE VIEW "{view.name}" AS\n{view.sql}'
-        (statement,) = sqlglot.transpile(athena, read="athena", write="duckdb")
-        connection.execute(statement)
+        schema: dict[str, dict[str, str]] = {}
+        for table, column, kind in connection.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'main'"
+        ).fetchall():
+            schema.setdefault(table, {})[column] = kind
+        connection.execute(to_duckdb(athena, schema, "main"))
     yield connection
     connection.close()
 

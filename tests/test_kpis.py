@@ -27,7 +27,9 @@ from panorama_kpi.settings import load_settings
 
 ROWS = [
     (1, "a", 10.0, "2026-11-29 10:00:00.000000"),
-    (2, "a", 5.5, "2026-11-29 23:59:59.999999"),
+    # the last millisecond before the snapshot (Athena's TIMESTAMP has milliseconds:
+    # 23:59:59.999999 would round to the next day in the typed view, on both engines)
+    (2, "a", 5.5, "2026-11-29 23:59:59.999000"),
     (3, "b", 1.0, "2026-11-30 00:00:00.000000"),
     (4, None, 2.0, "2026-11-28 00:00:00.000000"),
 ]

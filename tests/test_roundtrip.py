@@ -107,6 +107,9 @@ def expected(sqlite: bool = False) -> list[dict[str, Any]]:
             e["dec"] = None if r["dec"] is None else str(r["dec"])
             e["ts"] = None if r["ts"] is None else r["ts"].isoformat(" ")
             e["d"] = r["d"].isoformat()
+        elif r["ts"] is not None:  # Athena's TIMESTAMP is timestamp(3): rounded half up to the millisecond
+            ts = r["ts"]
+            e["ts"] = ts.replace(microsecond=0) + dt.timedelta(milliseconds=(ts.microsecond + 500) // 1000)
         out.append(e)
     return out
 

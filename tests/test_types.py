@@ -142,7 +142,7 @@ PG_TYPES = {  # describe() -> typed view (DuckDB type)
     "jarr": ("jsonb[]", "VARCHAR[]"),
     "grid": ("integer[][]", "BIGINT[][]"),
     "tsv": ("tsvector", "VARCHAR"),
-    "tz": ("timestamptz", "TIMESTAMP"),
+    "tz": ("timestamptz", "TIMESTAMP_MS"),  # Athena: timestamp(3)
     "mo": ("mood", "VARCHAR"),
     "ids": ("bigint[]", "BIGINT[]"),
 }
@@ -317,8 +317,8 @@ MYSQL_TYPES = {
     "ub": ("bigint unsigned", "DECIMAL(20,0)"),
     "ui": ("int unsigned", "BIGINT"),
     "wide": ("decimal(65,30)", "VARCHAR"),
-    "ts": ("timestamp", "TIMESTAMP"),
-    "dt": ("datetime", "TIMESTAMP"),
+    "ts": ("timestamp", "TIMESTAMP_MS"),  # Athena: timestamp(3)
+    "dt": ("datetime", "TIMESTAMP_MS"),  # Athena: timestamp(3)
     "bo": ("tinyint", "BIGINT"),
 }
 MYSQL_VALUES = {
@@ -333,8 +333,8 @@ MYSQL_VALUES = {
     "ub": Decimal(2**64 - 1),
     "ui": 2**32 - 1,
     "wide": str(WIDE),
-    "ts": dt.datetime(2024, 3, 1, 4, 30, 0, 123456),
-    "dt": dt.datetime(2024, 3, 1, 10, 0, 0, 123456),
+    "ts": dt.datetime(2024, 3, 1, 4, 30, 0, 123000),  # read as Athena does: milliseconds
+    "dt": dt.datetime(2024, 3, 1, 10, 0, 0, 123000),
     "bo": 1,
 }
 

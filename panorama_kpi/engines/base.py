@@ -63,6 +63,10 @@ class Engine(ABC):
         """Run one Athena-dialect statement with `?` placeholders bound to `params`;
         column names and a row iterator."""
 
+    def explain(self, sql: str) -> str:
+        """The statement this engine runs for an Athena-dialect one (Athena runs it as written)."""
+        return sql
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
 

@@ -3,8 +3,8 @@
 Raw tables are views over the partition files read with the semantics Athena's
 OpenCSVSerde gives them (all strings, backslash escape, header skipped, empty
 field = ''), partition values taken from the Hive keys. Every statement arrives
-in Athena dialect and is transpiled by sqlglot, so a view tested here is the
-view deployed to Athena.
+in Athena dialect and goes through the Trino-semantics layer (`engines/trino`), so
+a view tested here gives the answers Athena gives for the same view.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlglot
-
+from panorama_kpi.engines import trino
 from panorama_kpi.engines.base import Echo, Engine, Partition, check_partitions
 from panorama_kpi.errors import EngineError
 from panorama_kpi.lake.layout import META_PREFIX, VALUES_FILE
@@ -82,15 +81,18 @@ def glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def to_duckdb(sql: str) -> str:
-    """Transpile one Athena statement; parse errors name the problem."""
+def to_duckdb(sql: str, schema: trino.Schema | None = None, database: str | None = None) -> str:
+    """One Athena statement as the DuckDB SQL that answers as Trino does (see engines/trino)."""
+    return trino.translate(sql, schema, database)
+
+
+def _offline(sql: str) -> str:
+    """The translation without the catalog's types (a dry run reads nothing); where those
+    types decide the result (a division), the Athena statement itself."""
     try:
-        out = sqlglot.transpile(sql, read="athena", write="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise EngineError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from None
-    if len(out) != 1:
-        raise EngineError(f"expected one SQL statement, got {len(out)}")
-    return out[0]
+        return to_duckdb(sql)
+    except EngineError:
+        return sql
 
 
 class DuckDBEngine(Engine):
@@ -158,25 +160,43 @@ class DuckDBEngine(Engine):
         import duckdb
 
         con.execute("SET file_search_path = ?", [str(self.root)])
+        con.execute("SET TimeZone = 'UTC'")  # Athena's session zone
+        trino.install(con)
         # A read-only catalog may lack our schema yet: queries will then say what is missing.
         with contextlib.suppress(duckdb.Error):
             con.execute(f"SET schema = {quote_literal(self.database)}")
         return con
 
-    def _run(self, statements: Sequence[str]) -> None:
+    def _schema(self, con: Any) -> trino.Schema:
+        """Column types of the catalog's tables and views, which typed translation needs."""
+        schema: dict[str, dict[str, str]] = {}
+        rows = con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? ORDER BY table_name, ordinal_position",
+            [self.database],
+        )
+        for table, column, kind in rows.fetchall():  # one row per column: catalog-sized
+            schema.setdefault(table, {})[column] = kind
+        return schema
+
+    def _translate(self, con: Any, sql: str) -> str:
+        return to_duckdb(sql, self._schema(con), self.database)
+
+    def _run(self, statements: Sequence[str], athena: bool = False) -> None:
         import duckdb
 
-        if self.echo is not None:
+        if self.echo is not None:  # dry run: nothing is read, so no catalog types either
             for sql in statements:
-                self.echo(sql)
+                self.echo(_offline(sql) if athena else sql)
             return
         self.close()  # results of earlier queries must have been read by now
         con = self._open()
         try:
             for sql in statements:
-                log.debug("SQL sent to DuckDB: %s", sql)
+                statement = self._translate(con, sql) if athena else sql
+                log.debug("SQL sent to DuckDB: %s", statement)
                 try:
-                    con.execute(sql)
+                    con.execute(statement)
                 except duckdb.Error as exc:
                     msg = str(exc).splitlines()[0]
                     raise self._damaged(msg) or EngineError(f"DuckDB: {msg}") from None
@@ -236,7 +256,10 @@ class DuckDBEngine(Engine):
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(table.name)}"])
 
     def create_view(self, name: str, create_view_sql: str) -> None:
-        self._run([to_duckdb(create_view_sql)])
+        self._run([create_view_sql], athena=True)
+
+    def explain(self, sql: str) -> str:
+        return self._translate(self._cursor(read_only=True), sql)
 
     def drop_view(self, name: str) -> None:
         self._run([f"DROP VIEW IF EXISTS {quote_ident(self.database)}.{quote_ident(name)}"])
@@ -253,22 +276,26 @@ class DuckDBEngine(Engine):
     def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
         import duckdb
 
-        statement = to_duckdb(sql)
-        log.debug("SQL sent to DuckDB: %s", statement)
         if self.echo is not None:
-            self.echo(statement)
+            self.echo(_offline(sql))
             return [], iter(())
         # Read-only first, so queries run beside a loading process; a statement
         # that writes (CREATE VIEW ...) is retried on a writable connection.
+        statement = None
         for read_only in (True, False):
             cur = self._cursor(read_only)
+            if statement is None:
+                statement = self._translate(cur, sql)
+                log.debug("SQL sent to DuckDB: %s", statement)
             try:
                 cur.execute(statement, list(params) if params else None)
                 break
             except duckdb.Error as exc:
                 if not (read_only and self.allow_writes and "read-only" in str(exc).lower()):
                     msg = str(exc).splitlines()[0]
-                    raise self._damaged(msg) or EngineError(f"query failed: {msg}") from None
+                    raise self._damaged(msg) or EngineError(
+                        f"query failed: {trino.error_message(exc)}"
+                    ) from None
         columns = [d[0] for d in (cur.description or [])]
 
         def rows() -> Iterator[tuple[Any, ...]]:
@@ -276,7 +303,7 @@ class DuckDBEngine(Engine):
                 try:
                     batch = cur.fetchmany(1000)
                 except duckdb.Error as exc:
-                    raise EngineError(f"query failed: {str(exc).splitlines()[0]}") from None
+                    raise EngineError(f"query failed: {trino.error_message(exc)}") from None
                 if not batch:
                     return
                 yield from batch
