@@ -36,6 +36,7 @@ demo: venv ## build a local lake from the bundled demo dataset and print a few K
 
 bench: system-deps venv ## measure extract throughput and memory against the native dump clients
 	$(PY) bench/run.py --also-rows 3000000 $(BENCH_ARGS)
+	$(PY) bench/incremental.py
 
 lint: venv ## ruff check, ruff format --check, mypy
 	$(VENV)/bin/ruff check .

@@ -23,11 +23,25 @@ class Field:
     type: str = "varchar"
 
 
+GRANULARITIES = ("day", "month")
+
+
+@dataclass(frozen=True)
+class DerivedPartition:
+    """A partition field computed from a timestamp field: its date (day) or first day of
+    its month, so append-only tables rewrite only the days that changed."""
+
+    source: str
+    granularity: str = "day"
+
+
 @dataclass
 class TableSettings:
     name: str
     fields: list[Field] = field(default_factory=list)
     partition_fields: list[str] = field(default_factory=list)
+    #: Partition fields derived from a timestamp field (not columns of the source).
+    derived: dict[str, DerivedPartition] = field(default_factory=dict)
     interval: str | None = None
     timestamp_field: str | None = None
     #: Zone in which the application writes timestamp_field (naive local times); UTC by default.
@@ -448,6 +462,19 @@ def _option(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
     return _typed(interpolate(value, where), expected, where)
 
 
+def _derived(item: dict[str, Any], where: str) -> tuple[str, DerivedPartition]:
+    _check_keys(item, ("name", "from", "granularity"), where)
+    for key in ("name", "from"):
+        if not item.get(key):
+            raise SettingsError(
+                f"{where}.{key}: required (a derived partition is {{name, from, granularity}})"
+            )
+    granularity = str(item.get("granularity") or "day")
+    if granularity not in GRANULARITIES:
+        raise SettingsError(f"{where}.granularity: {granularity!r} is not one of {', '.join(GRANULARITIES)}")
+    return str(item["name"]), DerivedPartition(str(item["from"]), granularity)
+
+
 def _load_table(raw: Any, where: str) -> TableSettings:
     raw = _typed(raw, dict, where)
     _check_keys(raw, _TABLE_KEYS, where)
@@ -480,7 +507,12 @@ def _load_table(raw: Any, where: str) -> TableSettings:
         parts = _typed(parts, dict, pwhere)
         _check_keys(parts, _PARTITION_KEYS, pwhere)
         pf = parts.get("partition_fields") or []
-        table.partition_fields = [str(f) for f in ([pf] if isinstance(pf, str) else _typed(pf, list, pwhere))]
+        for i, item in enumerate([pf] if isinstance(pf, (str, dict)) else _typed(pf, list, pwhere)):
+            if isinstance(item, dict):
+                name, derived = _derived(item, f"{pwhere}.partition_fields[{i}]")
+                table.derived[name] = derived
+                item = name
+            table.partition_fields.append(str(item))
         table.timestamp_field = _typed(parts.get("timestamp_field"), str, f"{pwhere}.timestamp_field")
         zone = _typed(parts.get("timestamp_timezone"), str, f"{pwhere}.timestamp_timezone")
         if zone:
@@ -493,8 +525,18 @@ def _load_table(raw: Any, where: str) -> TableSettings:
                 raise SettingsError(f"{pwhere}.timestamp_field: required when an interval is set")
     names = table.field_names
     if names:
+        for name, derived in table.derived.items():
+            dwhere = f"{where}.partitions.partition_fields[{name}]"
+            if name in names:
+                raise SettingsError(
+                    f"{dwhere}: {name!r} is a field of the table; name the derived partition otherwise"
+                )
+            if derived.source not in names:
+                raise SettingsError(
+                    f"{dwhere}.from: {derived.source!r} is not in the table's field list{_suggest(derived.source, names)}"
+                )
         for pfield in table.partition_fields:
-            if pfield not in names:
+            if pfield not in names and pfield not in table.derived:
                 raise SettingsError(
                     f"{where}.partitions.partition_fields: {pfield!r} is not in the table's field list{_suggest(pfield, names)}"
                 )

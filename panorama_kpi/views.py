@@ -157,6 +157,9 @@ def typed_view_sql(settings: Settings, table: TableSettings) -> str:
         else:
             value = decode_sql(quote_ident(f.name))
         columns.append(f"{typed_value_sql(value, f.type)} AS {quote_ident(f.name)}")
+    for name in table.derived:  # dates of the timestamp they come from
+        value = f"NULLIF({quote_ident(name)}, {quote_literal(NULL_PARTITION)})"
+        columns.append(f"{typed_value_sql(value, 'date')} AS {quote_ident(name)}")
     for p in settings.datalake.base_partitions:
         columns.append(f"{typed_value_sql(quote_ident(p.name), p.type)} AS {quote_ident(p.name)}")
     if not columns:

@@ -329,6 +329,8 @@ def start_mariadb(
         raise ServerError(f"mariadb-install-db failed:\n{install.stdout.decode(errors='replace')[-3000:]}")
 
     sock = _socket_dir(base, len("mysqld.sock")) / "mysqld.sock"
+    tmp = base / "tmp"  # its own: a shared /tmp may be cleaned under a running server
+    tmp.mkdir(exist_ok=True)
     for attempt in range(3):
         port = free_port()
         proc = subprocess.Popen(
@@ -342,6 +344,7 @@ def start_mariadb(
                 f"--bind-address={HOST}",
                 f"--pid-file={base / 'mariadbd.pid'}",
                 f"--log-error={log}",
+                f"--tmpdir={tmp}",
                 *_MARIADB_OPTIONS,
             ],
             stdin=subprocess.DEVNULL,

@@ -176,6 +176,10 @@ class PostgreSQLSource(SQLSource):
     # transaction until the table is done.
     _in_snapshot = False
 
+    def _bucket(self, column: Column, granularity: str) -> str:
+        # sessions run in UTC: a timestamptz falls on its UTC date
+        return f"CAST(date_trunc('{granularity}', {self.quote(column.name)}) AS date)"
+
     def _snapshot_begin(self) -> Any:
         self._in_snapshot = False
         self._end()

@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import PanoramaError, SourceError
-from panorama_kpi.settings import Field, TableSettings
+from panorama_kpi.settings import DerivedPartition, Field, TableSettings
 from panorama_kpi.sources.base import PartitionFilter, Source
 
 #: Seconds to wait for a server to answer a connection attempt.
@@ -32,6 +32,27 @@ CONNECT_TIMEOUT = 10
 
 #: About this many bytes of CSV text per chunk handed to the pipeline.
 CHUNK_BYTES = 1 << 20
+
+
+def as_date(value: Any) -> dt.date | None:
+    """A bucket value as the server returns it (date, datetime or ISO text) as a date."""
+    if value is None or isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def bucket_range(value: Any, granularity: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the timestamps whose bucket is `value` (a date or its text)."""
+    day = as_date(value)
+    assert day is not None
+    start = dt.datetime(day.year, day.month, 1 if granularity == "month" else day.day)
+    if granularity == "month":
+        end = dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+    else:
+        end = start + dt.timedelta(days=1)
+    return start, end
 
 
 def fetch_rows(cur: Any) -> list[tuple[Any, ...]]:
@@ -215,48 +236,81 @@ class SQLSource(Source):
     def describe(self, table: str) -> list[Field]:
         return [Field(c.name, c.type) for c in self.columns(table)]
 
-    def where_clause(self, table: str, where: PartitionFilter | None) -> tuple[str, list[Any]]:
+    def where_clause(
+        self, table: str, where: PartitionFilter | None, derived: Mapping[str, DerivedPartition] | None = None
+    ) -> tuple[str, list[Any]]:
         if not where:
             return "", []
-        cols = self.pick(table, list(where), "partition field")
+        derived = derived or {}
         parts, params = [], []
-        for col, value in zip(cols, where.values(), strict=True):
+        for name, value in where.items():
+            bucket = derived.get(name)
+            col = self.pick(table, [bucket.source if bucket else name], "partition field")[0]
             if value is None:
                 parts.append(f"{self.quote(col.name)} IS NULL")
+                continue
+            if bucket:  # a range on the timestamp itself, so an index on it is used
+                start, end = bucket_range(value, bucket.granularity)
+                sql, values = (
+                    f"{self.quote(col.name)} >= {self.placeholder} AND {self.quote(col.name)} < {self.placeholder}",
+                    [self._bind(start, col), self._bind(end, col)],
+                )
             else:
                 sql, values = self._equals(col, value)
-                parts.append(sql)
-                params += values
+            parts.append(sql)
+            params += values
         return " WHERE " + " AND ".join(parts), params
 
+    def _partition_exprs(self, table: TableSettings) -> list[tuple[Column, str | None, str]]:
+        """(column, granularity or None, expression grouping its partition values exactly)."""
+        out: list[tuple[Column, str | None, str]] = []
+        for name in table.partition_fields:
+            bucket = table.derived.get(name)
+            if bucket:
+                col = self.pick(table.name, [bucket.source], "timestamp field")[0]
+                out.append((col, bucket.granularity, self._bucket(col, bucket.granularity)))
+            else:
+                col = self.pick(table.name, [name], "partition field")[0]
+                out.append((col, None, self._exact(col)))
+        return out
+
+    def _bucket(self, column: Column, granularity: str) -> str:
+        """Expression of the date (day) or first day of the month (month) of a timestamp."""
+        raise self.fail(None, f"partitions derived from a timestamp are not supported by {self.server_name}")
+
+    def _partition_row(
+        self, exprs: list[tuple[Column, str | None, str]], row: Sequence[Any]
+    ) -> tuple[Any, ...]:
+        return tuple(
+            as_date(v) if granularity else self._from_exact(col, v)
+            for (col, granularity, _e), v in zip(exprs, row, strict=False)
+        )
+
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
-        fields = self.pick(table.name, table.partition_fields, "partition field")
-        if not fields:
+        exprs = self._partition_exprs(table)
+        if not exprs:
             return iter([()])
-        names = ", ".join(self._exact(f) for f in fields)
+        names = ", ".join(e for _c, _g, e in exprs)
         sql = f"SELECT DISTINCT {names} FROM {self.table_ref(table.name)}"
         params: list[Any] = []
         if since is not None and table.timestamp_field:
             ts = self.pick(table.name, [table.timestamp_field], "timestamp field")[0]
             sql += f" WHERE {self.quote(ts.name)} >= {self.placeholder}"
             params.append(self._bind(since, ts))
-        sql += " ORDER BY " + ", ".join(str(i + 1) for i in range(len(fields)))
+        sql += " ORDER BY " + ", ".join(str(i + 1) for i in range(len(exprs)))
         with self.errors(table.name):
             rows = self._rows(sql, params)
-        return iter([self._exact_row(fields, r) for r in rows])
-
-    def _exact_row(self, fields: list[Column], row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(self._from_exact(c, v) for c, v in zip(fields, row, strict=False))
+        return iter([self._partition_row(exprs, r) for r in rows])
 
     def partition_counts(self, table: TableSettings) -> Iterator[tuple[tuple[Any, ...], int]] | None:
-        fields = self.pick(table.name, table.partition_fields, "partition field")
-        if not fields:
+        exprs = self._partition_exprs(table)
+        if not exprs:
             return None
-        names = ", ".join(self._exact(f) for f in fields)
+        names = ", ".join(e for _c, _g, e in exprs)
         sql = f"SELECT {names}, COUNT(*) FROM {self.table_ref(table.name)} GROUP BY {names}"
         with self.errors(table.name):
             rows = self._rows(sql, [])
-        return iter([(self._exact_row(fields, r[:-1]), int(r[-1])) for r in rows])
+        return iter([(self._partition_row(exprs, r[:-1]), int(r[-1])) for r in rows])
 
     @contextmanager
     def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
@@ -301,7 +355,7 @@ class SQLSource(Source):
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
     ) -> Iterator[str]:
         cols = self.pick(table.name, columns)
-        where_sql, params = self.where_clause(table.name, where)
+        where_sql, params = self.where_clause(table.name, where, table.derived)
         return self._guarded(table.name, cols, where_sql, params)
 
     def _guarded(self, table: str, cols: list[Column], where: str, params: list[Any]) -> Iterator[str]:

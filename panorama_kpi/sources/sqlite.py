@@ -86,6 +86,10 @@ class SQLiteSource(SQLSource):
     def table_ref(self, table: str) -> str:
         return self.quote(table)
 
+    def _bucket(self, column: Column, granularity: str) -> str:
+        modifier = ", 'start of month'" if granularity == "month" else ""
+        return f"date({self.quote(column.name)}{modifier})"
+
     def _bind(self, value: Any, column: Column) -> Any:
         if isinstance(value, dt.datetime):  # compared with text as SQLite stores it
             return value.isoformat(" ")
