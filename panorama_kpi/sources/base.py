@@ -12,6 +12,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
@@ -21,6 +22,14 @@ PartitionFilter = Mapping[str, Any]
 
 TableKind = Literal["table", "view", "materialized view"]
 """What a listed name is in the source: views are reported apart by set-tables."""
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    """What the source's own statistics say about reading a table by partition."""
+
+    rows: int  # the planner's row estimate
+    indexed: bool  # an index leads with the partition fields (in their order)
 
 
 class Source(ABC):
@@ -85,6 +94,17 @@ class Source(ABC):
     ) -> Iterator[str]:
         """Stream the rows of `table` restricted to `where`, as encoded CSV text
         chunks (whole lines, no header), columns in the given order."""
+
+    def scan_stats(self, table: TableSettings) -> ScanStats | None:
+        """Statistics to choose how a full load reads the partitions (split_scan.py);
+        None keeps one dump per partition."""
+        return None
+
+    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
+        """The whole table as `dump` gives it, ordered by table.partition_fields' exact values
+        (the order of `partition_values`) with those values as leading fields of each line.
+        Only called on sources whose `scan_stats` is not None."""
+        raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
