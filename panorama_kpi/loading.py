@@ -245,9 +245,9 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
     def write_one(partition: Partition, chunks: Iterator[str]) -> tuple[str, int, int]:
         job.checkpoint()
         key = object_key(lake.base_prefix, raw.table, partition)
-        write_values(storage, folder_of(key), partition)
+        write_values(storage, folder_of(key), partition)  # before its object, as readers expect
         body = _Counter(chunks, job.cancel)
-        size = storage.write(key, _prepend(header, body))
+        size = write_object(key, _prepend(header, body))
         return key, size, body.rows
 
     def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
@@ -262,22 +262,23 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
         done = ((j, *r) for j, r in enumerate(_run_partitions(plan, job.sources, dump_one, job.cancel)))
     keys: set[str] = set()
     written: Counts = {}
-    for i, (j, key, size, rows) in enumerate(done):
-        result.bytes += size
-        result.rows += rows
-        keys.add(key)
-        written[order[j]] = rows
-        job.listen(
-            PartitionDone(
-                ds.name,
-                table.name,
-                i + 1,
-                len(plan),
-                result.rows,
-                result.bytes,
-                time.monotonic() - started,
+    with storage.batch() as write_object:  # every object is in place when the block ends
+        for i, (j, key, size, rows) in enumerate(done):
+            result.bytes += size
+            result.rows += rows
+            keys.add(key)
+            written[order[j]] = rows
+            job.listen(
+                PartitionDone(
+                    ds.name,
+                    table.name,
+                    i + 1,
+                    len(plan),
+                    result.rows,
+                    result.bytes,
+                    time.monotonic() - started,
+                )
             )
-        )
     engine.add_partitions(raw, [partition for partition, _ in plan])
 
     # ---- remove what the source no longer has
