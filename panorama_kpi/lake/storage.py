@@ -87,22 +87,27 @@ class Storage(ABC):
 COMMIT_THREADS = 8
 
 
-def _commit(tmp: str, path: Path) -> None:
-    """Flush a complete temporary file to disk, then rename it over `path`."""
+def _commit(fd: int, tmp: str, path: Path) -> None:
+    """Flush a complete temporary file (open as `fd`) to disk, close it, rename it over `path`."""
     try:
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, 0o644)
+        os.fsync(fd)
+        os.fchmod(fd, 0o644)
+        os.close(fd)
+        fd = -1
         os.replace(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _discard(fd, tmp)
         if isinstance(exc, OSError):
             raise LakeError(f"cannot write {path}: {exc.strerror}") from None
         raise
+
+
+def _discard(fd: int, tmp: str) -> None:
+    with contextlib.suppress(OSError):
+        if fd >= 0:
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
 
 
 class LocalStorage(Storage):
@@ -112,21 +117,25 @@ class LocalStorage(Storage):
         self.root = Path(root).resolve()
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if path != self.root and self.root not in path.parents:
+        # normalised as text: keys never hold symlinks, and resolving one costs a stat per
+        # folder level, per object (a visible cost with thousands of partitions)
+        root = str(self.root)
+        path = os.path.normpath(os.path.join(root, key))
+        if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
             raise LakeError(f"object key {key!r} escapes the lake directory")
-        return path
+        return Path(path)
 
     def uri(self, key: str = "") -> str:
         return str(self.root / key)
 
     def write(self, key: str, chunks: Iterable[str]) -> int:
-        path, tmp, written = self._write_temporary(key, chunks)
-        _commit(tmp, path)
+        path, fd, tmp, written = self._write_temporary(key, chunks)
+        _commit(fd, tmp, path)
         return written
 
-    def _write_temporary(self, key: str, chunks: Iterable[str]) -> tuple[Path, str, int]:
-        """Write `chunks` into a new temporary file beside `key`'s path (not yet on disk for sure)."""
+    def _write_temporary(self, key: str, chunks: Iterable[str]) -> tuple[Path, int, str, int]:
+        """Write `chunks` into a new temporary file beside `key`'s path; returns it still
+        open (its descriptor), not yet flushed to disk."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,18 +144,17 @@ class LocalStorage(Storage):
             raise LakeError(f"cannot write to the lake at {path.parent}: {exc.strerror}") from None
         written = 0
         try:
-            with os.fdopen(fd, "wb", buffering=1 << 20) as out:
+            with os.fdopen(fd, "wb", buffering=1 << 20, closefd=False) as out:
                 for chunk in chunks:
                     data = chunk.encode("utf-8")
                     out.write(data)
                     written += len(data)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            _discard(fd, tmp)
             if isinstance(exc, OSError):
                 raise LakeError(f"cannot write {path}: {exc.strerror}") from None
             raise
-        return path, tmp, written
+        return path, fd, tmp, written
 
     # Each object is flushed to disk before its rename, so a crash never leaves a renamed
     # but empty object. One fsync waits milliseconds on many disks, which dominated a
@@ -157,16 +165,16 @@ class LocalStorage(Storage):
         slots = threading.BoundedSemaphore(4 * COMMIT_THREADS)  # temporary files not yet committed
         pending: list[Future[None]] = []
 
-        def commit(tmp: str, path: Path) -> None:
+        def commit(fd: int, tmp: str, path: Path) -> None:
             try:
-                _commit(tmp, path)
+                _commit(fd, tmp, path)
             finally:
                 slots.release()
 
         def write(key: str, chunks: Iterable[str]) -> int:
-            path, tmp, written = self._write_temporary(key, chunks)
+            path, fd, tmp, written = self._write_temporary(key, chunks)
             slots.acquire()
-            pending.append(pool.submit(commit, tmp, path))
+            pending.append(pool.submit(commit, fd, tmp, path))
             return written
 
         try:
