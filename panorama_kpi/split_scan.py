@@ -37,9 +37,13 @@ from panorama_kpi.sources.base import ScanStats, Source
 
 log = logging.getLogger(__name__)
 
-#: A full load with at least this many partitions reads them in one scan even through an
-#: index: past it, per-query costs (round trips, plans, random reads) outweigh the sort.
+#: Through an index that costs a lookup per row, a full load with at least this many
+#: partitions reads them in one sorted scan: measured on MariaDB with 200 partitions of
+#: 5,000 rows, the sort costs less than the lookups and per-query costs.
 MANY_PARTITIONS = 16
+#: Partitions smaller than this (estimated rows) are read in one scan whatever the index:
+#: per-query costs (round trips, plans, one object each) outweigh the rows.
+SMALL_PARTITION = 2000
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,12 @@ def choose(stats: ScanStats | None, partitions: int, full: bool) -> Choice:
         return Choice(False, f"{partitions} partition(s)")
     if not stats.indexed:
         return Choice(True, f"{partitions} partitions and no index on the partition fields")
-    if partitions >= MANY_PARTITIONS:
-        return Choice(
-            True, f"{partitions} partitions (about {stats.rows // partitions:,} rows each, indexed)"
-        )
-    return Choice(False, f"{partitions} partitions through the index on the partition fields")
+    each = stats.rows // partitions
+    if each < SMALL_PARTITION:
+        return Choice(True, f"{partitions} partitions of about {each:,} rows each")
+    if stats.lookup_per_row and partitions >= MANY_PARTITIONS:
+        return Choice(True, f"{partitions} partitions, each row a lookup through the index")
+    return Choice(False, f"{partitions} partitions of about {each:,} rows through the index")
 
 
 def scan_in_one(source: Source, table: TableSettings, partitions: int, full: bool) -> bool:

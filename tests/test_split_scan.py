@@ -65,10 +65,14 @@ def test_groups_cut_an_ordered_scan_into_partitions(
 
 def test_choice_follows_the_statistics() -> None:
     indexed, bare = ScanStats(1_000_000, True), ScanStats(1_000_000, False)
+    lookups = ScanStats(1_000_000, True, lookup_per_row=True)
     assert not split_scan.choose(bare, 200, full=False).split  # incremental: per partition
     assert not split_scan.choose(None, 200, full=True).split
     assert not split_scan.choose(indexed, 4, full=True).split
-    assert split_scan.choose(indexed, 200, full=True).split
+    assert not split_scan.choose(indexed, 200, full=True).split  # 5,000 rows each, read in order
+    assert split_scan.choose(lookups, 200, full=True).split
+    assert not split_scan.choose(lookups, 4, full=True).split
+    assert split_scan.choose(indexed, 20_000, full=True).split  # 50 rows each
     assert split_scan.choose(bare, 4, full=True).split
     assert not split_scan.choose(bare, 1, full=True).split
 
@@ -195,8 +199,8 @@ def test_plan_taken_from_the_servers_statistics(
                 conn.commit()
             stats = source.scan_stats(settings)
             assert stats is not None and stats.indexed
-            assert not split_scan.scan_in_one(source, settings, 4, full=True)
-            assert split_scan.scan_in_one(source, settings, 400, full=True)
+            assert not split_scan.scan_in_one(source, settings, 1, full=True)
+            assert split_scan.scan_in_one(source, settings, 20, full=True)  # one row each
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE {table}")

@@ -29,7 +29,10 @@ class ScanStats:
     """What the source's own statistics say about reading a table by partition."""
 
     rows: int  # the planner's row estimate
-    indexed: bool  # an index leads with the partition fields (in their order)
+    indexed: bool  # an index leads with the partition fields (in any order)
+    #: Rows found through that index cost one more lookup each (InnoDB's secondary
+    #: indexes lead to the primary key), rather than reading pages in order.
+    lookup_per_row: bool = False
 
 
 class Source(ABC):

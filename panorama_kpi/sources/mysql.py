@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.base import TableKind
+from panorama_kpi.sources.base import ScanStats, TableKind
 from panorama_kpi.sources.sql import (
     CHUNK_BYTES,
     CONNECT_TIMEOUT,
@@ -365,7 +365,7 @@ class MySQLSource(SQLSource):
             return sql, params
         return f"{sql} AND {self._exact(column)} = %s", [*params, value.encode("utf-8")]
 
-    def _scan_stats(self, table: str, fields: list[str]) -> tuple[int, bool] | None:
+    def _scan_stats(self, table: str, fields: list[str]) -> ScanStats | None:
         db = self.option("database")
         found = self._rows(
             "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
@@ -382,7 +382,7 @@ class MySQLSource(SQLSource):
             indexes.setdefault(_text(index), []).append(_text(column) if column is not None else "")
         self._primary[table] = indexes.get("PRIMARY", [])
         leading = [set(cols[: len(fields)]) for cols in indexes.values()]
-        return int(found[0][0] or 0), set(fields) in leading
+        return ScanStats(int(found[0][0] or 0), set(fields) in leading, lookup_per_row=True)
 
     # A per-partition query returns a partition's rows in primary key order (InnoDB's
     # secondary index entries end with it, and a full scan follows it): the ordered scan

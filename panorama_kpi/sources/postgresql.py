@@ -40,7 +40,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.base import TableKind
+from panorama_kpi.sources.base import ScanStats, TableKind
 from panorama_kpi.sources.pg_copy import open_pipe, read_lines, render_sql, to_csv
 from panorama_kpi.sources.sql import (
     CONNECT_TIMEOUT,
@@ -252,14 +252,14 @@ class PostgreSQLSource(SQLSource):
             cols.append(Column(name, shown, bool(nullable), (base, typmod, element)))
         return cols
 
-    def _scan_stats(self, table: str, fields: list[str]) -> tuple[int, bool] | None:
+    def _scan_stats(self, table: str, fields: list[str]) -> ScanStats | None:
         found = self._rows(_RELATION_SQL, [self.schema, table])
         if not found:
             return None
         oid, estimate, kind = found[0]
         self._ctid[table] = kind in ("r", "m")  # tables and materialized views have row addresses
         leading = [set(names[: len(fields)]) for (names,) in self._rows(_INDEXES_SQL, [oid])]
-        return max(int(estimate), 0), set(fields) in leading
+        return ScanStats(max(int(estimate), 0), set(fields) in leading)
 
     # A per-partition query returns a partition's rows in heap order whichever scan it
     # uses (sequential, bitmap, or a B-tree's equal keys, kept in heap order since

@@ -313,8 +313,8 @@ class SQLSource(Source):
         return iter([(self._partition_row(exprs, r[:-1]), int(r[-1])) for r in rows])
 
     # ------------------------------------------------------------ ordered scans (split_scan.py)
-    def _scan_stats(self, table: str, fields: list[str]) -> tuple[int, bool] | None:
-        """(row estimate, whether an index leads with `fields`) from the catalog; None if unknown."""
+    def _scan_stats(self, table: str, fields: list[str]) -> ScanStats | None:
+        """What the catalog says about reading `table` by `fields`; None if unknown."""
         return None
 
     def _scan_order(self, table: str, keys: list[Column]) -> list[str]:
@@ -328,8 +328,7 @@ class SQLSource(Source):
             return None
         fields = self.pick(table.name, table.partition_fields, "partition field")
         with self.errors(table.name):
-            found = self._scan_stats(table.name, [f.name for f in fields])
-        return None if found is None else ScanStats(*found)
+            return self._scan_stats(table.name, [f.name for f in fields])
 
     def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
         keys = self.pick(table.name, table.partition_fields, "partition field")
