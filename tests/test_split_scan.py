@@ -84,8 +84,7 @@ P_VALUES = ["ABC", "abc", "abc ", "ábc", " ", "", "a/b", "it's", 'say "x"', "ba
 BODY = ["plain", "", None, "line\nbreak\r", 'q"uo,te', "\\N", "tab\there", "😀"]
 
 DDL = {
-    "mysql": "CREATE TABLE {t} (id INT PRIMARY KEY, p VARCHAR(400) COLLATE utf8mb4_general_ci, "
-    "n INT, body TEXT{index})",
+    "mysql": "CREATE TABLE {t} (id INT PRIMARY KEY, p VARCHAR(400) COLLATE utf8mb4_general_ci, n INT, body TEXT)",
     "postgresql": "CREATE TABLE {t} (id INT PRIMARY KEY, p VARCHAR(400), n INT, body TEXT)",
 }
 TYPES = {"mysql": ["int", "varchar", "int", "text"], "postgresql": ["integer", "varchar", "integer", "text"]}
@@ -99,6 +98,23 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def server(engine: str, request: pytest.FixtureRequest) -> DBServer:
     return request.getfixturevalue("mysql_server" if engine == "mysql" else "pg_server")
+
+
+@pytest.fixture
+def hostile(engine: str, server: DBServer) -> Iterator[tuple[str, Any]]:
+    """A table of hostile partition and column values (dropped afterwards), and an
+    autocommit connection to its server."""
+    table = f"split_{uuid.uuid4().hex[:8]}"
+    conn = server.connect()
+    with conn.cursor() as cur:
+        cur.execute(DDL[engine].format(t=table))
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s)", list(_rows()))
+    try:
+        yield table, conn
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE {table}")
+        conn.close()
 
 
 def _rows() -> Iterator[tuple[int, str | None, int, str | None]]:
@@ -144,66 +160,43 @@ def _lake_files(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("fields", [["p"], ["p", "n"]], ids=["one field", "two fields"])
 def test_split_scan_writes_what_per_partition_queries_write(
-    engine: str, server: DBServer, tmp_path: Path, fields: list[str], monkeypatch: pytest.MonkeyPatch
+    engine: str,
+    server: DBServer,
+    hostile: tuple[str, Any],
+    tmp_path: Path,
+    fields: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    table = f"split_{uuid.uuid4().hex[:8]}"
-    conn = server.connect()
-    with conn.cursor() as cur:
-        cur.execute(DDL[engine].format(t=table, index=""))
-        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s)", list(_rows()))
-    if engine == "postgresql":
-        conn.commit()
+    table, _conn = hostile
     lakes = {}
-    try:
-        for split in (False, True):
-            monkeypatch.setattr(
-                split_scan, "choose", lambda *_a, split=split, **_k: split_scan.Choice(split, "test")
-            )
-            settings = _settings(tmp_path / str(split), engine, server, table, fields)
-            result = CliRunner().invoke(main, ["--settings", str(settings), "extract-and-load", "--all"])
-            assert result.exit_code == 0, result.output
-            lakes[split] = _lake_files(tmp_path / str(split) / "lake")
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE {table}")
-        if engine == "postgresql":
-            conn.commit()
-        conn.close()
+    for split in (False, True):
+        monkeypatch.setattr(
+            split_scan, "choose", lambda *_a, split=split, **_k: split_scan.Choice(split, "test")
+        )
+        settings = _settings(tmp_path / str(split), engine, server, table, fields)
+        result = CliRunner().invoke(main, ["--settings", str(settings), "extract-and-load", "--all"])
+        assert result.exit_code == 0, result.output
+        lakes[split] = _lake_files(tmp_path / str(split) / "lake")
     assert sum(1 for k in lakes[False] if k.endswith(f"{table}.csv")) >= len(P_VALUES)
     assert any(k.endswith("_panorama_values.csv") for k in lakes[False])
     assert lakes[True] == lakes[False]
 
 
 def test_plan_taken_from_the_servers_statistics(
-    engine: str, server: DBServer, caplog: pytest.LogCaptureFixture
+    engine: str, server: DBServer, hostile: tuple[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    table = f"stats_{uuid.uuid4().hex[:8]}"
-    conn = server.connect()
-    with conn.cursor() as cur:
-        cur.execute(DDL[engine].format(t=table, index=""))
-        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s)", list(_rows()))
-    if engine == "postgresql":
-        conn.commit()
+    table, conn = hostile
     ds = DatasourceSettings(engine, "db", server.settings_dict(), [])
     settings = TableSettings(name=table, partition_fields=["p"])
-    try:
-        with open_source(ds) as source, caplog.at_level(logging.DEBUG, logger="panorama_kpi.split_scan"):
-            stats = source.scan_stats(settings)
-            assert stats is not None and not stats.indexed
-            assert split_scan.scan_in_one(source, settings, 4, full=True)
-            assert "no index on the partition fields" in caplog.text
-            assert not split_scan.scan_in_one(source, settings, 4, full=False)
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE INDEX {table}_p ON {table} (p)")
-            if engine == "postgresql":
-                conn.commit()
-            stats = source.scan_stats(settings)
-            assert stats is not None and stats.indexed
-            assert not split_scan.scan_in_one(source, settings, 1, full=True)
-            assert split_scan.scan_in_one(source, settings, 20, full=True)  # one row each
-    finally:
+    with open_source(ds) as source, caplog.at_level(logging.DEBUG, logger="panorama_kpi.split_scan"):
+        stats = source.scan_stats(settings)
+        assert stats is not None and not stats.indexed
+        assert split_scan.scan_in_one(source, settings, 4, full=True)
+        assert "no index on the partition fields" in caplog.text
+        assert not split_scan.scan_in_one(source, settings, 4, full=False)
         with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE {table}")
-        if engine == "postgresql":
-            conn.commit()
-        conn.close()
+            cur.execute(f"CREATE INDEX {table}_p ON {table} (p)")
+        stats = source.scan_stats(settings)
+        assert stats is not None and stats.indexed
+        assert not split_scan.scan_in_one(source, settings, 1, full=True)
+        assert split_scan.scan_in_one(source, settings, 20, full=True)  # one row each
