@@ -291,16 +291,19 @@ class PostgreSQLSource(SQLSource):
 
         worker = threading.Thread(target=run, name=f"copy {self.name}.{table}", daemon=True)
         worker.start()
-        finished = False
+        finished = cut = False
         try:
             for buf in read_lines(reader):
-                if not buf.endswith(b"\n"):  # cut short: the COPY failed
+                cut = not buf.endswith(b"\n")  # the last piece, cut short: the COPY failed
+                if cut:
                     break
                 yield to_csv(buf)
             worker.join()
             finished = True
             if failed:
                 raise failed[0]
+            if cut:
+                raise self.fail(table, "the server's COPY output ended inside a row; run again")
         finally:
             if not finished:
                 self.conn.cancel()
