@@ -13,11 +13,11 @@ The choice is made per table from the source's own statistics (`Source.scan_stat
 row estimate, whether an index leads with the partition fields, and the number of
 partitions (see `choose`), and logged at debug level.
 
-Each group's first fields are the partition values as the server rendered them; a
-group is matched to the next partition of the plan in that order, and a group that
-cannot be that partition (its string values differ, or there are more or fewer
-groups than partitions) fails the table: nothing is renamed into the lake by then
-but what was read correctly.
+Each group's first fields are the partition values as the server rendered them. When
+every partition's values are strings (or NULL) a group is matched to the partition
+that renders the same, whatever order the server sorted them in; otherwise to the
+next partition in `partition_values`' order. A group that matches no partition, or
+one matched twice, or a partition no group matched, fails the table.
 """
 
 from __future__ import annotations
@@ -147,18 +147,26 @@ def dump_split(
     values) in the source's order of the values; `write(index, chunks)` writes one object
     and returns (key, bytes, rows). Yields (index, key, bytes, rows) per partition."""
     keys = len(table.partition_fields)
+    # String values are matched by their rendering, whatever order the server sorted
+    # them in; other values (numbers, dates: one order on both sides) by position.
+    prefixes = [expected_prefix(values) for _, values in partitions]
+    by_prefix = {p: item for p, item in zip(prefixes, partitions, strict=True) if p is not None}
+    if len(by_prefix) < len(partitions):
+        by_prefix = {}
     todo = iter(partitions)
+    done: set[int] = set()
     fail = f"datasource {source.name!r}, table {table.name!r}: the ordered scan"
     stream = source.dump_ordered(table, columns)
     try:
         for prefix, chunks in groups(stream, keys):
-            index, values = next(todo, (-1, ()))
+            index, values = by_prefix.get(prefix, (-1, ())) if by_prefix else next(todo, (-1, ()))
             expected = expected_prefix(values)
-            if index < 0 or (expected is not None and expected != prefix):
+            if index < 0 or index in done or (expected is not None and expected != prefix):
                 raise SourceError(
                     f"{fail} found partition values the partition list does not have at that place "
                     f"({prefix[:80]!r}); run again, or report it with the table's partition field types"
                 )
+            done.add(index)
             key, size, rows = write(index, chunks)
             yield index, key, size, rows
     except ValueError as exc:
@@ -167,7 +175,7 @@ def dump_split(
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # stops the query if a write failed mid-partition
-    missing = sum(1 for _ in todo)
+    missing = len(partitions) - len(done)
     if missing:
         raise SourceError(
             f"{fail} ended with {missing} partition(s) not found; run again (rows were deleted meanwhile?)"
