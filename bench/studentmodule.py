@@ -1,7 +1,8 @@
 """A `courseware_studentmodule`-like table, generated on the server.
 
 Shape follows Open edX's table: one row per (student, block), ~250 bytes of
-JSON state, 200 course ids, indexes on course_id and modified. Rows are built
+JSON state, 200 course ids, 20,000 students, indexes on course_id, student_id and
+modified. Rows are built
 by one INSERT ... SELECT over MariaDB's Sequence engine (`seq_1_to_N`) or
 PostgreSQL's `generate_series`, never row by row from Python.
 
@@ -16,6 +17,7 @@ from typing import Any
 
 TABLE = "courseware_studentmodule"
 COURSES = 200
+STUDENTS = 20_000
 COLUMNS = (
     "id",
     "module_type",
@@ -90,10 +92,8 @@ _DDL = {
 )""",
 }
 
-_INDEXES = (
-    f"CREATE INDEX {TABLE}_course_id ON {TABLE} (course_id)",
-    f"CREATE INDEX {TABLE}_modified ON {TABLE} (modified)",
-)
+_INDEXED = ("course_id", "student_id", "modified")
+_INDEXES = tuple(f"CREATE INDEX {TABLE}_{c} ON {TABLE} ({c})" for c in _INDEXED)
 
 # Dialect pieces; everything else in the INSERT is common SQL.
 _DIALECT = {
@@ -151,7 +151,7 @@ def insert_sql(engine: str, first: int, last: int) -> tuple[str, tuple[Any, ...]
             "'na'",
             d["ts"].format(seconds="g * 30"),
             d["ts"].format(seconds="g * 30 + MOD(g, 86400)"),
-            "1 + MOD(g * 7, 50000)",
+            f"1 + MOD(g * 7, {STUDENTS})",
         )
     )
     rows = d["rows"].format(courses=COURSES, a=int(first), b=int(last))
@@ -181,3 +181,32 @@ def count(conn: Any) -> int:
     with conn.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {TABLE}")
         return int(cur.fetchone()[0])
+
+
+def distinct(column: str, rows: int) -> int:
+    """Distinct values of a partition column in a table of `rows` rows."""
+    # 7 is prime to both counts, so every value appears once rows reach the count
+    return {"course_id": min(COURSES, rows // 64 + 1), "student_id": min(STUDENTS, rows)}[column]
+
+
+def set_index(conn: Any, engine: str, column: str, present: bool) -> None:
+    """Create or drop the index on `column` (the no-index variant drops it for its runs)."""
+    name = f"{TABLE}_{column}"
+    with conn.cursor() as cur:
+        if engine == "mysql":
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
+                " AND TABLE_NAME = %s AND INDEX_NAME = %s",
+                (TABLE, name),
+            )
+            exists = bool(cur.fetchone()[0])
+            if present and not exists:
+                cur.execute(f"CREATE INDEX {name} ON {TABLE} ({column})")
+            elif exists and not present:
+                cur.execute(f"DROP INDEX {name} ON {TABLE}")
+        else:
+            cur.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {TABLE} ({column})"
+                if present
+                else f"DROP INDEX IF EXISTS {name}"
+            )

@@ -43,6 +43,7 @@ from panorama_kpi.runs.manifest import Counts, load_counts, manifest_key, save_c
 from panorama_kpi.runs.records import RunRecord
 from panorama_kpi.settings import Settings, TableSettings, parse_interval
 from panorama_kpi.sources.base import Source
+from panorama_kpi.split_scan import dump_split, expected_prefix, scan_in_one
 from panorama_kpi.views import RawTable, raw_table
 
 
@@ -243,26 +244,50 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
     # ---- dump
     header = header_line(columns)
 
-    def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
+    def write_one(partition: Partition, chunks: Iterator[str]) -> tuple[str, int, int]:
         job.checkpoint()
         key = object_key(lake.base_prefix, raw.table, partition, raw.compression)
-        write_values(storage, folder_of(key), partition)
-        body = _Counter(src.dump(table, columns, where), job.cancel)
-        size = storage.write(key, _prepend(header, body))
+        write_values(storage, folder_of(key), partition)  # before its object, as readers expect
+        body = _Counter(chunks, job.cancel)
+        size = write_object(key, _prepend(header, body))
         return key, size, body.rows
 
+    def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
+        return write_one(partition, src.dump(table, columns, where))
+
+    done: Iterator[tuple[int, str, int, int]]
+    # one ordered scan only where every partition is recognised by how the server renders
+    # its values (matching by position would trust two queries to sort alike)
+    if (
+        table.partition_fields
+        and columns
+        and all(expected_prefix(combo) is not None for combo in by_text.values())
+        and scan_in_one(source, table, len(plan), since is None)
+    ):
+        position = {texts: j for j, texts in enumerate(order)}  # by_text is in the source's order
+        in_scan_order = [(position[texts], combo) for texts, combo in by_text.items()]
+        done = dump_split(source, table, columns, in_scan_order, lambda j, c: write_one(plan[j][0], c))
+    else:
+        done = ((j, *r) for j, r in enumerate(_run_partitions(plan, job.sources, dump_one, job.cancel)))
     keys: set[str] = set()
     written: Counts = {}
-    for i, (key, size, rows) in enumerate(_run_partitions(plan, job.sources, dump_one, job.cancel)):
-        result.bytes += size
-        result.rows += rows
-        keys.add(key)
-        written[order[i]] = rows
-        job.listen(
-            PartitionDone(
-                ds.name, table.name, i + 1, len(plan), result.rows, result.bytes, time.monotonic() - started
+    with storage.batch() as write_object:  # every object is in place when the block ends
+        for i, (j, key, size, rows) in enumerate(done):
+            result.bytes += size
+            result.rows += rows
+            keys.add(key)
+            written[order[j]] = rows
+            job.listen(
+                PartitionDone(
+                    ds.name,
+                    table.name,
+                    i + 1,
+                    len(plan),
+                    result.rows,
+                    result.bytes,
+                    time.monotonic() - started,
+                )
             )
-        )
     engine.add_partitions(raw, [partition for partition, _ in plan])
     for src in job.sources:  # what the sources noticed in the data (kept in the run record)
         for line in src.drain_warnings():

@@ -12,6 +12,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from panorama_kpi.errors import SourceError
@@ -29,6 +30,17 @@ class SnapshotExpired(SourceError):
     Nothing is lost by starting the table again: the run retries it."""
 
     transient = True
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    """What the source's own statistics say about reading a table by partition."""
+
+    rows: int  # the planner's row estimate
+    indexed: bool  # an index leads with the partition fields (in any order)
+    #: Rows found through that index cost one more lookup each (InnoDB's secondary
+    #: indexes lead to the primary key), rather than reading pages in order.
+    lookup_per_row: bool = False
 
 
 class Source(ABC):
@@ -117,6 +129,17 @@ class Source(ABC):
     ) -> Iterator[str]:
         """Stream the rows of `table` restricted to `where`, as encoded CSV text
         chunks (whole lines, no header), columns in the given order."""
+
+    def scan_stats(self, table: TableSettings) -> ScanStats | None:
+        """Statistics to choose how a full load reads the partitions (split_scan.py);
+        None keeps one dump per partition."""
+        return None
+
+    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
+        """The whole table as `dump` gives it, ordered by table.partition_fields' exact values
+        (the order of `partition_values`) with those values as leading fields of each line.
+        Only called on sources whose `scan_stats` is not None."""
+        raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -1,22 +1,11 @@
 """PostgreSQL source (psycopg2).
 
-Wire shape. `COPY (SELECT ...) TO STDOUT` with the CSV options of the lake itself:
-`FORMAT csv, QUOTE '"', ESCAPE '\\', FORCE_QUOTE *`. PostgreSQL then writes every
-field in double quotes with `"` and `\\` preceded by a backslash, which is layer 2
-of the lake encoding, in C, in one pass. The SELECT supplies the canonical text with
-backslashes escaped (`\\` -> `\\b`, the first step of layer 1) and NULL as the raw
-text `\\N` (which layer 2 turns into the contract's `"\\\\N"`; a stored `\\N` became
-`\\bN`, so they cannot meet). The one thing left to Python is a CR or LF inside a
-value: COPY delivers one row per write, so a batch with more LFs than rows (or any
-CR) is fixed row by row; other batches are only decoded. Measured on 1M rows, this
-split cost the server about 25% less CPU than escaping line breaks with `replace`
-too, and the client about half of what doing all the escaping in Python costs.
-COPY cannot take bound parameters: filter values are merged by psycopg2's own
-client-side binding (`cursor.mogrify`), never by string formatting.
-
-`copy_expert` pushes into a file object and returns only at the end, so it runs in
-a thread writing ~1 MB chunks into a small bounded queue: memory stays flat and the
-consumer sees an ordinary iterator. Abandoning the iterator cancels the query.
+Wire shape: `COPY (SELECT ...) TO STDOUT` in text format, turned into the lake's CSV
+in Python with a few `bytes.replace` calls per ~1 MB (pg_copy.py says how). COPY
+cannot take bound parameters: filter values are merged by psycopg2's own client-side
+binding (`cursor.mogrify`), never by string formatting. `copy_expert` pushes rows into
+a pipe from a thread and returns only at the end; the consumer reads the other end,
+so memory stays flat and abandoning the iterator cancels the query.
 
 Every statement runs in a read-only transaction that first pins the session
 settings the rendering depends on (`SET LOCAL`, so it also holds behind
@@ -46,15 +35,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import queue
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.sources.base import TableKind
+from panorama_kpi.sources.base import ScanStats, TableKind
+from panorama_kpi.sources.pg_copy import open_pipe, read_lines, render_sql, to_csv
 from panorama_kpi.sources.sql import (
-    CHUNK_BYTES,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
     SERVER_KEYS,
@@ -68,19 +56,12 @@ _NAMES = {
     "int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real", "float8": "double precision",
     "bool": "boolean", "bpchar": "char", "timestamp": "timestamp", "timestamptz": "timestamptz",
 }
-#: Base types whose text can hold no backslash, LF or CR: no layer-1 escaping needed.
-_PLAIN = {"int2", "int4", "int8", "float4", "float8", "numeric", "bool", "oid", "date", "time", "timetz",
-          "interval", "uuid", "inet", "cidr", "macaddr", "macaddr8", "money", "bit", "varbit", "pg_lsn"}
-#: Array element types whose JSON rendering (numbers, true/false) every reader takes exactly.
-_JSON_NATIVE = {"int2", "int4", "int8", "float4", "float8", "bool"}
 # fmt: on
 _KINDS: dict[str, TableKind] = {"v": "view", "m": "materialized view"}  # r, p, f: tables
-_TS_FORMAT = "'YYYY-MM-DD HH24:MI:SS.US'"
 _SESSION = (
     "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
     "SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'postgres'"
 )
-_COPY_OPTIONS = "(FORMAT csv, QUOTE '\"', ESCAPE E'\\\\', FORCE_QUOTE *)"
 
 #: Every domain with the type it finally stands for: a domain over a domain takes the
 #: inner one's base, and the outermost declared type modifier (e.g. numeric(10,2)).
@@ -110,6 +91,19 @@ _COLUMNS_SQL = (
 )
 
 
+_RELATION_SQL = (
+    "SELECT c.oid, c.reltuples::bigint, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %s AND c.relname = %s"
+)
+#: Each whole-table index's columns in order (NULL for an expression).
+_INDEXES_SQL = (
+    "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index i"
+    " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
+    " LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+    " WHERE i.indrelid = %s AND i.indpred IS NULL AND i.indisvalid GROUP BY i.indexrelid"
+)
+
+
 def _shown(base: str, formatted: str) -> str:
     """The type name describe() reports for a (domain-resolved) base type."""
     if base == "numeric":
@@ -117,91 +111,10 @@ def _shown(base: str, formatted: str) -> str:
     return _NAMES.get(base, base)
 
 
-def _literal(text: str) -> str:
-    """An E'' literal: means the same whatever standard_conforming_strings says."""
-    return (
-        "E'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r") + "'"
-    )
-
-
-_NULL = _literal("\\N")
-_BACKSLASH = (_literal("\\"), _literal("\\b"))
-
-
-def render_sql(col: Column, quote: str) -> str:
-    """The column's text with backslashes escaped (layer 1 but for line breaks); NULL as \\N."""
-    base, typmod, element = col.detail
-    if element:  # a JSON array (line breaks arrive escaped by JSON)
-        if element not in _JSON_NATIVE:  # elements as their exact text: JSON strings
-            quote = f"{quote}::text[]"
-        args = [f"replace(to_json({quote})::text, {_BACKSLASH[0]}, {_BACKSLASH[1]})"]
-    elif base in _PLAIN and base != "bool" and not col.nullable:
-        return quote  # COPY writes what ::text would, without the cast
-    elif base == "timestamp":  # to_char gives NULL for infinity: then PostgreSQL's own text
-        args = [f"to_char({quote}, {_TS_FORMAT})", f"{quote}::text"]
-    elif base == "timestamptz":
-        args = [f"to_char({quote} AT TIME ZONE 'UTC', {_TS_FORMAT})", f"{quote}::text"]
-    elif base == "bytea":
-        args = [f"replace(encode({quote}, 'base64'), {_literal(chr(10))}, '')"]
-    elif base in _PLAIN:  # bool included: ::text says true/false where COPY says t/f
-        args = [f"{quote}::text"]
-    else:  # char(n) keeps the padding the driver shows; a cast to text would strip it
-        text = f"rpad({quote}::text, {typmod - 4})" if base == "bpchar" and typmod > 4 else f"{quote}::text"
-        args = [f"replace({text}, {_BACKSLASH[0]}, {_BACKSLASH[1]})"]
-    if col.nullable:
-        args.append(_NULL)
-    return args[0] if len(args) == 1 else f"coalesce({', '.join(args)})"
-
-
-def to_csv(rows: list[bytes]) -> str:
-    """Finish a batch of COPY rows: line breaks inside values become \\\\n and \\\\r.
-
-    PostgreSQL quoted every value and escaped quotes and backslashes (layer 2); the
-    only thing left raw is a CR or LF inside a value: escaping them with `replace` in
-    the SELECT costs two more scans of every text value on the server, while here one
-    count per batch finds the rare batch that has any.
-    """
-    body = b"".join(rows)
-    if body.count(b"\n") == len(rows) and b"\r" not in body:
-        return body.decode("utf-8")
-    return b"".join([r[:-1].replace(b"\n", b"\\\\n").replace(b"\r", b"\\\\r") + b"\n" for r in rows]).decode(
-        "utf-8"
-    )
-
-
 #: SQLSTATEs worth retrying (besides class 08, connection exceptions): serialization
 #: failure (also a replica's conflict with recovery), deadlock, lock not available,
 #: admin/crash shutdown, cannot connect now, too many connections.
 _TRANSIENT = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
-
-
-class _Sink:
-    """File-like target of copy_expert: gathers rows into chunks on a bounded queue."""
-
-    def __init__(self, out: queue.Queue[Any], stop: threading.Event) -> None:
-        self.out, self.stop = out, stop
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.parts.append(data)
-        self.size += len(data)
-        if self.size >= CHUNK_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.stop.is_set():
-            raise _Stopped()
-        if self.parts:
-            self.out.put(self.parts)
-            self.parts, self.size = [], 0
-
-
-class _Stopped(Exception):
-    """The consumer went away."""
-
-
-_DONE = object()
 
 
 class PostgreSQLSource(SQLSource):
@@ -216,6 +129,10 @@ class PostgreSQLSource(SQLSource):
     server_name = "PostgreSQL"
     clock_sql = "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
     default_port = 5432
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._ctid: dict[str, bool] = {}
 
     @property
     def schema(self) -> str:
@@ -335,47 +252,62 @@ class PostgreSQLSource(SQLSource):
             cols.append(Column(name, shown, bool(nullable), (base, typmod, element)))
         return cols
 
+    def _scan_stats(self, table: str, fields: list[str]) -> ScanStats | None:
+        found = self._rows(_RELATION_SQL, [self.schema, table])
+        if not found:
+            return None
+        oid, estimate, kind = found[0]
+        self._ctid[table] = kind in ("r", "m")  # tables and materialized views have row addresses
+        leading = [set(names[: len(fields)]) for (names,) in self._rows(_INDEXES_SQL, [oid])]
+        return ScanStats(max(int(estimate), 0), set(fields) in leading)
+
+    # A per-partition query returns a partition's rows in heap order whichever scan it
+    # uses (sequential, bitmap, or a B-tree's equal keys, kept in heap order since
+    # PostgreSQL 12): the ordered scan breaks ties on ctid to give the same bytes.
+    def _scan_order(self, table: str, keys: list[Column]) -> list[str]:
+        ref = self.table_ref(table)  # qualified: never one of the rendered output columns
+        return [f"{ref}.{self.quote(k.name)}" for k in keys] + (["ctid"] if self._ctid.get(table) else [])
+
     def _stream(self, table: str, columns: list[Column], where: str, params: list[Any]) -> Iterator[str]:
         select = ", ".join(render_sql(c, self.quote(c.name)) for c in columns)
-        sql = f"COPY (SELECT {select} FROM {self.table_ref(table)}{where}) TO STDOUT WITH {_COPY_OPTIONS}"
+        sql = f"COPY (SELECT {select} FROM {self.table_ref(table)}{where}) TO STDOUT"
         cur = self._begin()
         try:
             sql = cur.mogrify(sql, tuple(params)).decode("utf-8")
         except BaseException:
             self._end()
             raise
-        chunks: queue.Queue[Any] = queue.Queue(maxsize=4)
-        stop = threading.Event()
-        sink = _Sink(chunks, stop)
+        reader, writer = open_pipe()
+        failed: list[BaseException] = []
 
         def run() -> None:
             try:
-                cur.copy_expert(sql, sink)
-                sink.flush()
-                chunks.put(_DONE)
+                try:
+                    cur.copy_expert(sql, writer)
+                finally:
+                    writer.close()  # flushes; the reader sees the end
             except BaseException as exc:  # handed over to the consuming thread
-                chunks.put(exc)
+                failed.append(exc)
 
         worker = threading.Thread(target=run, name=f"copy {self.name}.{table}", daemon=True)
         worker.start()
-        finished = False
+        finished = cut = False
         try:
-            while True:
-                item = chunks.get()
-                if item is _DONE:
-                    finished = True
+            for buf in read_lines(reader):
+                cut = not buf.endswith(b"\n")  # the last piece, cut short: the COPY failed
+                if cut:
                     break
-                if isinstance(item, BaseException):
-                    finished = True
-                    raise item
-                yield to_csv(item)
+                yield to_csv(buf)
+            worker.join()
+            finished = True
+            if failed:
+                raise failed[0]
+            if cut:
+                raise self.fail(table, "the server's COPY output ended inside a row; run again")
         finally:
             if not finished:
-                stop.set()
                 self.conn.cancel()
-                while worker.is_alive() or not chunks.empty():
-                    with contextlib.suppress(queue.Empty):
-                        chunks.get(timeout=0.05)
+            reader.close()  # a writer still at work gets a broken pipe
             worker.join()
             with contextlib.suppress(Exception):
                 cur.close()

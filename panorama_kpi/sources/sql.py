@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from panorama_kpi.errors import PanoramaError, SourceError
 from panorama_kpi.settings import DerivedPartition, Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, Source
+from panorama_kpi.sources.base import PartitionFilter, ScanStats, Source
 
 #: Seconds to wait for a server to answer a connection attempt.
 CONNECT_TIMEOUT = 10
@@ -361,6 +361,30 @@ class SQLSource(Source):
         if not table.partition_fields:
             return None
         return iter(self._groups(table, None))
+
+    # ------------------------------------------------------------ ordered scans (split_scan.py)
+    def _scan_stats(self, table: str, fields: list[str]) -> ScanStats | None:
+        """What the catalog says about reading `table` by `fields`; None if unknown."""
+        return None
+
+    def _scan_order(self, table: str, keys: list[Column]) -> list[str]:
+        """ORDER BY terms of an ordered scan: the keys' exact values as `partition_values`
+        orders them, then whatever makes rows of one partition come in the order a
+        per-partition query gives them (so both plans write the same bytes)."""
+        return [self._exact(k) for k in keys]
+
+    def scan_stats(self, table: TableSettings) -> ScanStats | None:
+        if not table.partition_fields or table.derived:  # derived partitions: read by range, one by one
+            return None
+        fields = self.pick(table.name, table.partition_fields, "partition field")
+        with self.errors(table.name):
+            return self._scan_stats(table.name, [f.name for f in fields])
+
+    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
+        keys = self.pick(table.name, table.partition_fields, "partition field")
+        cols = self.pick(table.name, columns)
+        order = " ORDER BY " + ", ".join(self._scan_order(table.name, keys))
+        return self._guarded(table.name, [*keys, *cols], order, [])
 
     @contextmanager
     def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
