@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from panorama_kpi.errors import SettingsError
 from panorama_kpi.lake.layout import META_PREFIX
+
+if TYPE_CHECKING:
+    from panorama_kpi.settings import Settings
 
 #: Folder of the KPI history under the site's base prefix (a table cannot use it).
 KPI_HISTORY_FOLDER = "kpi_history"
@@ -72,3 +76,50 @@ def check_folder(name: str, where: str) -> None:
 def duplicates(names: list[str]) -> list[str]:
     counts = Counter(n.lower() for n in names)
     return sorted({n for n in names if counts[n.lower()] > 1})
+
+
+def prefixed(prefix: str, kind: str, table: str) -> str:
+    """A catalog name: `<prefix>_<kind>_<table>` (panorama-elt's), or `<kind>_<table>`."""
+    return f"{prefix}_{kind}_{table}" if prefix else f"{kind}_{table}"
+
+
+def _view_for(prefix: str, raw_name: str) -> str:
+    """The typed view's name beside a datalake_table_name: `<p>_raw_x` -> `<p>_table_x`."""
+    raw_prefix = prefixed(prefix, "raw", "")
+    if raw_name.startswith(raw_prefix):
+        return prefixed(prefix, "table", raw_name[len(raw_prefix) :])
+    return f"{raw_name}_view"
+
+
+def check_settings(settings: Settings) -> None:
+    """Every name fits the layout, and no two tables share objects or catalog names."""
+    lake = settings.datalake
+    check_base_prefix(lake.base_prefix)
+    for i, bp in enumerate(lake.base_partitions):
+        check_partition_column(bp.name, f"datalake.base_partitions[{i}].name")
+    tables = [(ds, t) for ds in settings.datasources for t in ds.tables]
+    shared = {n for n, count in Counter(t.name for _ds, t in tables).items() if count > 1}
+    for ds, t in tables:
+        where = f"datasources[{ds.name}].tables[{t.name}]"
+        if t.name in shared and t.datalake_table_name:  # the catalog name keeps them apart:
+            t.datalake_s3_table = t.datalake_s3_table or t.datalake_table_name  # its own folder
+            t.datalake_table_view = t.datalake_table_view or _view_for(
+                lake.base_prefix, t.datalake_table_name
+            )
+        check_folder(t.folder, f"{where}.{'datalake_s3_table' if t.datalake_s3_table else 'name'}")
+        for pf in t.partition_fields:
+            check_partition_column(pf, f"{where}.partitions.partition_fields")
+    by_folder: dict[str, list[str]] = {}
+    for ds, t in tables:
+        by_folder.setdefault(t.folder.lower(), []).append(f"datasources[{ds.name}].tables[{t.name}]")
+    for owners in by_folder.values():
+        if len(owners) > 1:
+            raise SettingsError(
+                f"{' and '.join(owners)} would write the same objects in the lake; give each a distinct "
+                "datalake_table_name (or datalake_s3_table)"
+            )
+    catalog = [settings.raw_table_name(t) for _ds, t in tables] + [settings.view_name(t) for _ds, t in tables]
+    for name in duplicates(catalog):
+        raise SettingsError(
+            f"catalog name {name!r} is used by two tables or views; set datalake_table_name/datalake_table_view"
+        )

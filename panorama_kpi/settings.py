@@ -6,7 +6,6 @@ import datetime as dt
 import difflib
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,10 +143,10 @@ class Settings:
     kpis: list[Any] = field(default_factory=list)
 
     def raw_table_name(self, table: TableSettings) -> str:
-        return table.datalake_table_name or _prefixed(self.datalake.base_prefix, "raw", table.name)
+        return table.datalake_table_name or naming.prefixed(self.datalake.base_prefix, "raw", table.name)
 
     def view_name(self, table: TableSettings) -> str:
-        return table.datalake_table_view or _prefixed(self.datalake.base_prefix, "table", table.name)
+        return table.datalake_table_view or naming.prefixed(self.datalake.base_prefix, "table", table.name)
 
     def datasource(self, name: str) -> DatasourceSettings:
         for ds in self.datasources:
@@ -156,10 +155,6 @@ class Settings:
         raise SettingsError(
             f"no datasource named {name!r}{_suggest(name, [d.name for d in self.datasources])}"
         )
-
-
-def _prefixed(prefix: str, kind: str, table: str) -> str:
-    return f"{prefix}_{kind}_{table}" if prefix else f"{kind}_{table}"
 
 
 # ---------------------------------------------------------------- loading
@@ -337,7 +332,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         for i, k in enumerate(_as_list(interpolate(data.get("kpis"), "kpis"), "kpis"))
     ]
     settings = Settings(path=p, datalake=datalake, datasources=datasources, kpi_views=kpi_views, kpis=kpis)
-    _check_names(settings)
+    naming.check_settings(settings)
     return settings
 
 
@@ -361,48 +356,6 @@ def _check_size(data: Any, where: str) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-
-
-def _view_for(prefix: str, raw_name: str) -> str:
-    """The typed view's name beside a datalake_table_name: `<p>_raw_x` -> `<p>_table_x`."""
-    raw_prefix = _prefixed(prefix, "raw", "")
-    if raw_name.startswith(raw_prefix):
-        return _prefixed(prefix, "table", raw_name[len(raw_prefix) :])
-    return f"{raw_name}_view"
-
-
-def _check_names(settings: Settings) -> None:
-    """Every name fits the layout, and no two tables share objects or catalog names."""
-    lake = settings.datalake
-    naming.check_base_prefix(lake.base_prefix)
-    for i, bp in enumerate(lake.base_partitions):
-        naming.check_partition_column(bp.name, f"datalake.base_partitions[{i}].name")
-    tables = [(ds, t) for ds in settings.datasources for t in ds.tables]
-    shared = {n for n, count in Counter(t.name for _ds, t in tables).items() if count > 1}
-    for ds, t in tables:
-        where = f"datasources[{ds.name}].tables[{t.name}]"
-        if t.name in shared and t.datalake_table_name:  # the catalog name keeps them apart:
-            t.datalake_s3_table = t.datalake_s3_table or t.datalake_table_name  # its own folder
-            t.datalake_table_view = t.datalake_table_view or _view_for(
-                lake.base_prefix, t.datalake_table_name
-            )
-        naming.check_folder(t.folder, f"{where}.{'datalake_s3_table' if t.datalake_s3_table else 'name'}")
-        for pf in t.partition_fields:
-            naming.check_partition_column(pf, f"{where}.partitions.partition_fields")
-    by_folder: dict[str, list[str]] = {}
-    for ds, t in tables:
-        by_folder.setdefault(t.folder.lower(), []).append(f"datasources[{ds.name}].tables[{t.name}]")
-    for owners in by_folder.values():
-        if len(owners) > 1:
-            raise SettingsError(
-                f"{' and '.join(owners)} would write the same objects in the lake; give each a distinct "
-                "datalake_table_name (or datalake_s3_table)"
-            )
-    catalog = [settings.raw_table_name(t) for _ds, t in tables] + [settings.view_name(t) for _ds, t in tables]
-    for name in naming.duplicates(catalog):
-        raise SettingsError(
-            f"catalog name {name!r} is used by two tables or views; set datalake_table_name/datalake_table_view"
-        )
 
 
 def _load_datalake(raw: Any) -> DatalakeSettings:
