@@ -166,7 +166,7 @@ def test_partition_values_of_any_length_round_trip(project: Path) -> None:
         ("CREATE VIEW x AS SELECT 1", "CREATE changes the catalog"),
         ("SELECT * FROM read_csv('/etc/passwd')", "Permission Error"),
         ("SELECT * FROM read_csv('../../../../../../etc/passwd')", "Permission Error"),
-        ("SELECT 1; SELECT 2", "query runs one statement; got 2"),
+        ("SELECT 1; SELECT 2", "expected one SQL statement, got 2"),
     ],
 )
 def test_query_only_reads_the_lake(project: Path, sql: str, expected: str) -> None:

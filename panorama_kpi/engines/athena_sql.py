@@ -12,9 +12,26 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from panorama_kpi.views import RawTable
 
 __all__ = ["athena_type", "create_table_ddl", "hive_ident", "param_literal", "quote_ident", "quote_literal"]
+
+
+def parse_statement(sql: str) -> exp.Expr:
+    """The one Athena-dialect statement of `sql`; EngineError (one line) otherwise."""
+    import sqlglot
+
+    from panorama_kpi.errors import EngineError
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise EngineError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise EngineError(f"expected one SQL statement, got {len(statements)}")
+    return statements[0]
 
 
 def quote_ident(name: str) -> str:

@@ -8,9 +8,9 @@ The statement's kind is read from its Athena-dialect parse.
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
 
+from panorama_kpi.engines.athena_sql import parse_statement
 from panorama_kpi.errors import EngineError
 
 #: Statement kinds that only read.
@@ -21,13 +21,7 @@ _READING_COMMANDS = {"EXPLAIN", "SHOW", "DESCRIBE", "DESC"}
 
 def require_read_only(sql: str) -> None:
     """Raise EngineError unless `sql` is one statement that only reads."""
-    try:
-        statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise EngineError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise EngineError(f"query runs one statement; got {len(statements)}")
-    (statement,) = statements
+    statement = parse_statement(sql)
     if isinstance(statement, _READING):
         return
     if isinstance(statement, exp.Command) and str(statement.this).upper() in _READING_COMMANDS:

@@ -13,18 +13,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
+from panorama_kpi.engines.athena_sql import parse_statement
 from panorama_kpi.engines.trino.differences import DIFFERENCES, rewrites_for
 from panorama_kpi.engines.trino.errors import Unsupported, error_message
 from panorama_kpi.engines.trino.macros import install
 from panorama_kpi.engines.trino.nodes import DECIMAL_LITERAL
-from panorama_kpi.errors import EngineError
 
 __all__ = ["DIFFERENCES", "Schema", "Unsupported", "error_message", "install", "translate"]
 
@@ -36,13 +35,7 @@ _UNNAMED = "trino_unnamed"
 
 def translate(sql: str, schema: Schema | None = None, db: str | None = None) -> str:
     """One Athena statement as DuckDB SQL with Trino's results, types and column names."""
-    try:
-        statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise EngineError(f"not valid Athena SQL: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise EngineError(f"expected one SQL statement, got {len(statements)}")
-    tree = statements[0]
+    tree = parse_statement(sql)
     _mark_decimal_literals(tree, sql)
     if isinstance(tree, (exp.Create, exp.Insert)) and isinstance(tree.expression, exp.Query):
         tree.set("expression", _translate_query(tree.expression, schema, db))
