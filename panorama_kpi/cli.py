@@ -414,13 +414,12 @@ def compute_kpis(ctx: click.Context, kpis: tuple[str, ...], at: str | None) -> N
 @click.pass_context
 def report(ctx: click.Context, out: str, since: str) -> None:
     """Write one self-contained HTML page of the KPI history: charts, latest values, freshness."""
-    import datetime as dt
     from pathlib import Path
 
     from panorama_kpi.kpi.report import write_report
-    from panorama_kpi.timeparse import parse_age, parse_since
+    from panorama_kpi.timeparse import parse_age, parse_since, utcnow
 
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = utcnow()
     start = (
         parse_since(since, "--since")
         if since[:1].isdigit() and "-" in since

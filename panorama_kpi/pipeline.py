@@ -26,12 +26,13 @@ from panorama_kpi.lake.storage import Storage
 from panorama_kpi.loading import Cancelled, TableJob, TableResult, load_table
 from panorama_kpi.runs.events import Listener, Note, TableFinished, ignore
 from panorama_kpi.runs.lock import LockBusy, RunLock, lock_key
-from panorama_kpi.runs.records import RunRecord, RunStore, new_run_id
+from panorama_kpi.runs.records import RunRecord, RunStore, new_run_id, timestamp_text
 from panorama_kpi.runs.table import runs_raw_table
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings
 from panorama_kpi.sources import open_source
 from panorama_kpi.sources.base import Source
+from panorama_kpi.timeparse import utcnow
 from panorama_kpi.views import RawTable
 
 log = logging.getLogger(__name__)
@@ -220,10 +221,6 @@ def _failed(run: _Run, ds: DatasourceSettings, table: TableSettings, error: str)
     return result
 
 
-def _ts(value: dt.datetime | None) -> str | None:
-    return None if value is None else f"{value:%Y-%m-%d %H:%M:%S.%f}"
-
-
 @dataclass
 class Recorder:
     """Appends each table's run record and makes it visible in the runs table."""
@@ -236,17 +233,17 @@ class Recorder:
 
     def __call__(self, r: TableResult, now: dt.datetime | None) -> None:
         """Failing to write a record fails nothing else: it is reported."""
-        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = now or utcnow()
         record = RunRecord(
             run_id=self.run_id,
             mode=r.mode,
-            window_start=_ts(r.window_start),
+            window_start=timestamp_text(r.window_start),
             partitions_written=r.partitions,
             partitions_removed=r.removed,
             rows=r.rows,
             bytes=r.bytes,
-            started=_ts(now),
-            finished=_ts(now + dt.timedelta(seconds=r.seconds)),
+            started=timestamp_text(now),
+            finished=timestamp_text(now + dt.timedelta(seconds=r.seconds)),
             status=r.status,
             error=r.error,
             layout=json.dumps(r.layout) if r.layout and r.status == "ok" else None,

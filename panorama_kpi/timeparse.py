@@ -1,4 +1,4 @@
-"""Times and durations written on the command line."""
+"""Times and durations: the machine's UTC time, and times written on the command line."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from panorama_kpi.errors import SettingsError
 from panorama_kpi.settings import parse_interval
 
 _UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+
+
+def utcnow() -> dt.datetime:
+    """This machine's time, naive UTC: how the lake writes every timestamp."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def parse_since(text: str, option: str = "--since") -> dt.datetime:

@@ -30,6 +30,7 @@ from panorama_kpi.kpi.template import TableNamer, table_namer
 from panorama_kpi.lake.csv import encode_row, header_line, render
 from panorama_kpi.lake.storage import Storage
 from panorama_kpi.settings import Settings
+from panorama_kpi.timeparse import utcnow
 
 Report = Callable[[str], None]
 
@@ -43,7 +44,7 @@ class KpiResult:
 
 def default_snapshot(now: dt.datetime | None = None) -> dt.datetime:
     """The start of the current UTC hour: a re-run within the hour replaces its snapshot."""
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utcnow()
     return now.replace(minute=0, second=0, microsecond=0)
 
 
@@ -103,7 +104,7 @@ class _Shape:
 def _rows(
     kpi: KpiDefinition, shape: _Shape, rows: Iterator[tuple[Any, ...]], at: dt.datetime, counted: list[int]
 ) -> Iterator[str]:
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = utcnow()
     seen: set[str] = set()
     yield header_line([c for c, _ in COLUMNS])
     for row in rows:

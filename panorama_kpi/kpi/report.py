@@ -22,6 +22,7 @@ from panorama_kpi.kpi.definitions import load_kpis
 from panorama_kpi.kpi.history import HISTORY_VIEW, PERIODS_VIEW
 from panorama_kpi.runs.table import runs_table
 from panorama_kpi.settings import Settings
+from panorama_kpi.timeparse import utcnow
 from panorama_kpi.views import quote_ident
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -179,7 +180,7 @@ def write_report(
 ) -> Path:
     from panorama_kpi.kpi.compute import ensure_history
 
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utcnow()
     ensure_history(settings, engine)  # a site with no history yet gets an empty page
     data = report_data(settings, engine, since, now)
     title = settings.datalake.base_prefix or settings.datalake.datalake_database

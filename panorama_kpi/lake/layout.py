@@ -25,6 +25,13 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 META_PREFIX = "_panorama"
 
 
+def site_folder(kind: str, base_prefix: str, base: Sequence[tuple[str, str]]) -> str:
+    """`_panorama/<kind>/site=<prefix>/<base k>=<v>/...`: one site's own files of a kind
+    (locks, manifests), apart from other sites sharing the lake."""
+    parts = [encode_segment("site", base_prefix), *(encode_segment(k, v) for k, v in base)]
+    return f"{META_PREFIX}/{kind}/{'/'.join(parts)}"
+
+
 def partition_text(value: object) -> str:
     """The partition value as the catalog shows it (canonical text; NULL -> Hive default)."""
     text = render(value)

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from panorama_kpi.errors import PanoramaError
-from panorama_kpi.lake.layout import META_PREFIX, encode_segment
+from panorama_kpi.lake.layout import encode_segment, site_folder
 from panorama_kpi.lake.storage import Storage, Versioned
+from panorama_kpi.timeparse import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,7 @@ class LockLost(PanoramaError):
 
 
 def lock_key(base_prefix: str, base: list[tuple[str, str]], datasource: str) -> str:
-    parts = [encode_segment("site", base_prefix), *(encode_segment(k, v) for k, v in base)]
-    return f"{META_PREFIX}/locks/{'/'.join(parts)}/{encode_segment('datasource', datasource)}.lock"
+    return f"{site_folder('locks', base_prefix, base)}/{encode_segment('datasource', datasource)}.lock"
 
 
 def default_ttl() -> float:
@@ -51,10 +51,6 @@ def default_ttl() -> float:
         return max(1.0, float(os.environ.get("PANORAMA_LOCK_TTL", DEFAULT_TTL)))
     except ValueError:
         return DEFAULT_TTL
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class RunLock:
@@ -65,7 +61,7 @@ class RunLock:
         run_id: str,
         what: str,
         ttl: float | None = None,
-        now: Callable[[], dt.datetime] = _utcnow,
+        now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.storage, self.key, self.run_id, self.what = storage, key, run_id, what
         self.ttl = ttl or default_ttl()
@@ -74,7 +70,7 @@ class RunLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost = False
-        self.started = _utcnow()
+        self.started = utcnow()
 
     def _body(self) -> str:
         return json.dumps(
@@ -83,7 +79,7 @@ class RunLock:
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
                 "started": f"{self.started:%Y-%m-%d %H:%M:%S}",
-                "heartbeat": f"{_utcnow():%Y-%m-%d %H:%M:%S.%f}",
+                "heartbeat": f"{utcnow():%Y-%m-%d %H:%M:%S.%f}",
             }
         )
 

@@ -14,7 +14,7 @@ import json
 import logging
 
 from panorama_kpi.errors import PanoramaError
-from panorama_kpi.lake.layout import META_PREFIX, encode_segment
+from panorama_kpi.lake.layout import encode_segment, site_folder
 from panorama_kpi.lake.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,8 @@ Counts = dict[tuple[str, ...], int]
 
 
 def manifest_key(base_prefix: str, base: list[tuple[str, str]], datasource: str, table: str) -> str:
-    parts = [encode_segment("site", base_prefix), *(encode_segment(k, v) for k, v in base)]
-    folder = "/".join([*parts, encode_segment("datasource", datasource)])
-    return f"{META_PREFIX}/manifests/{folder}/{encode_segment('table', table)}.json"
+    folder = f"{site_folder('manifests', base_prefix, base)}/{encode_segment('datasource', datasource)}"
+    return f"{folder}/{encode_segment('table', table)}.json"
 
 
 def load_counts(storage: Storage, key: str) -> Counts | None:

@@ -43,7 +43,8 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
 
 
-def _ts(value: dt.datetime | None) -> str | None:
+def timestamp_text(value: dt.datetime | None) -> str | None:
+    """A run record's timestamp column (naive UTC, microseconds)."""
     return None if value is None else f"{value:%Y-%m-%d %H:%M:%S.%f}"
 
 
@@ -202,6 +203,6 @@ def legacy_record(storage: Storage, datasource: str, table: str) -> RunRecord | 
     layout = data.get("layout")
     return RunRecord(
         run_id="legacy",
-        started=_ts(started),
+        started=timestamp_text(started),
         layout=json.dumps(layout) if isinstance(layout, dict) else None,
     )

@@ -11,6 +11,7 @@ from panorama_kpi.runs.manifest import load_counts, manifest_key
 from panorama_kpi.runs.records import RunStore
 from panorama_kpi.selection import Selected
 from panorama_kpi.settings import Settings
+from panorama_kpi.timeparse import utcnow
 
 
 @dataclass
@@ -35,7 +36,7 @@ def table_status(
     lake = settings.datalake
     base = [(p.name, p.value) for p in lake.base_partitions]
     store = RunStore(storage, lake.base_prefix, base)
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utcnow()
     out = []
     for ds, table in selected:
         newest, success = store.last(ds.name, table.name)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.settings import DatasourceSettings, Field, TableSettings
+from panorama_kpi.timeparse import utcnow
 
 PartitionFilter = Mapping[str, Any]
 """Field name -> value a dump is restricted to (None means IS NULL)."""
@@ -118,7 +119,7 @@ class Source(ABC):
     def clock(self) -> dt.datetime:
         """The source's current time (naive UTC): incremental windows are computed on it,
         so a tool machine whose clock runs ahead loses no change."""
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return utcnow()
 
     @abstractmethod
     def dump(
