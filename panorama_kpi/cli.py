@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from panorama_kpi import __version__
+from panorama_kpi import __version__, allocator
 from panorama_kpi.errors import PanoramaError
 
 DEFAULT_SETTINGS = "panorama_settings.yaml"
@@ -44,6 +44,7 @@ class PanoramaGroup(click.Group):
 def main(ctx: click.Context, settings_path: str, debug: bool) -> None:
     """Extract operational tables to a CSV lake and keep KPI views over it."""
     ctx.meta["panorama.debug"] = debug
+    allocator.tune()
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

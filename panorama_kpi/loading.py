@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from panorama_kpi.engines.base import Engine, Partition
 from panorama_kpi.errors import SourceError
+from panorama_kpi.lake.batch import ObjectWriter
 from panorama_kpi.lake.csv import header_line
 from panorama_kpi.lake.layout import (
     NULL_PARTITION,
@@ -43,7 +44,16 @@ from panorama_kpi.runs.manifest import Counts, load_counts, manifest_key, save_c
 from panorama_kpi.runs.records import RunRecord
 from panorama_kpi.settings import Settings, TableSettings, parse_interval
 from panorama_kpi.sources.base import Source
-from panorama_kpi.split_scan import dump_split, expected_prefix, scan_in_one
+from panorama_kpi.split_scan import (
+    PER_PARTITION,
+    ROUTED,
+    SORTED,
+    dump_routed,
+    dump_split,
+    expected_prefix,
+    open_budget,
+    plan_scan,
+)
 from panorama_kpi.views import RawTable, raw_table
 
 
@@ -249,29 +259,43 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
         key = object_key(lake.base_prefix, raw.table, partition, raw.compression)
         write_values(storage, folder_of(key), partition)  # before its object, as readers expect
         body = _Counter(chunks, job.cancel)
-        size = write_object(key, _prepend(header, body))
+        size = batch.write(key, _prepend(header, body))
         return key, size, body.rows
+
+    def open_one(j: int) -> tuple[str, ObjectWriter]:
+        partition = plan[j][0]
+        key = object_key(lake.base_prefix, raw.table, partition, raw.compression)
+        write_values(storage, folder_of(key), partition)
+        writer = batch.open(key)
+        writer.write(header)
+        return key, writer
+
+    def between_chunks() -> None:
+        job.checkpoint()
+        if job.cancel.is_set():
+            raise Cancelled()
 
     def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
         return write_one(partition, src.dump(table, columns, where))
 
     done: Iterator[tuple[int, str, int, int]]
-    # one ordered scan only where every partition is recognised by how the server renders
-    # its values (matching by position would trust two queries to sort alike)
-    if (
-        table.partition_fields
-        and columns
-        and all(expected_prefix(combo) is not None for combo in by_text.values())
-        and scan_in_one(source, table, len(plan), since is None)
-    ):
-        position = {texts: j for j, texts in enumerate(order)}  # by_text is in the source's order
-        in_scan_order = [(position[texts], combo) for texts, combo in by_text.items()]
+    # one scan only where every partition is recognised by how the server renders its
+    # values (matching by position would trust two queries to sort alike)
+    how = PER_PARTITION
+    if table.partition_fields and columns and all(expected_prefix(c) is not None for c in by_text.values()):
+        budget = open_budget() if storage.writes_in_place else 0
+        how = plan_scan(source, table, len(plan), since is None, budget)
+    position = {texts: j for j, texts in enumerate(order)}  # by_text is in the source's order
+    in_scan_order = [(position[texts], combo) for texts, combo in by_text.items()]
+    if how == ROUTED:
+        done = dump_routed(source, table, columns, in_scan_order, open_one, between_chunks)
+    elif how == SORTED:
         done = dump_split(source, table, columns, in_scan_order, lambda j, c: write_one(plan[j][0], c))
     else:
         done = ((j, *r) for j, r in enumerate(_run_partitions(plan, job.sources, dump_one, job.cancel)))
     keys: set[str] = set()
     written: Counts = {}
-    with storage.batch() as write_object:  # every object is in place when the block ends
+    with storage.batch() as batch:  # every object is in place when the block ends
         for i, (j, key, size, rows) in enumerate(done):
             result.bytes += size
             result.rows += rows

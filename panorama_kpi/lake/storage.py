@@ -11,8 +11,8 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
+import itertools
 import os
-import tempfile
 import threading
 import zlib
 from abc import ABC, abstractmethod
@@ -22,20 +22,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panorama_kpi.errors import LakeError
+from panorama_kpi.lake.batch import Batch, ObjectWriter
+
+
+class Encoder:
+    """An object's text as stored: UTF-8, gzip-compressed on the fly when the key ends in .gz."""
+
+    def __init__(self, key: str) -> None:
+        # wbits 31: a gzip member, as gunzip and Athena read
+        self.gz = zlib.compressobj(6, zlib.DEFLATED, 31) if key.endswith(".gz") else None
+
+    def encode(self, text: str) -> bytes:
+        data = text.encode("utf-8")
+        return data if self.gz is None else self.gz.compress(data)
+
+    def finish(self) -> bytes:
+        return b"" if self.gz is None else self.gz.flush()
 
 
 def encoded(key: str, chunks: Iterable[str]) -> Iterator[bytes]:
-    """UTF-8 bytes of the chunks, gzip-compressed on the fly when the key ends in .gz."""
-    if not key.endswith(".gz"):
-        for chunk in chunks:
-            yield chunk.encode("utf-8")
-        return
-    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member, as gunzip and Athena read
+    """The stored bytes of an object made of these chunks (see Encoder)."""
+    encoder = Encoder(key)
     for chunk in chunks:
-        out = gz.compress(chunk.encode("utf-8"))
-        if out:
-            yield out
-    yield gz.flush()
+        data = encoder.encode(chunk)
+        if data:
+            yield data
+    tail = encoder.finish()
+    if tail:
+        yield tail
 
 
 @dataclass(frozen=True)
@@ -49,16 +63,19 @@ class Versioned:
 
 
 class Storage(ABC):
+    #: Whether a batch can hold many objects open and append to each (`Batch.open`).
+    writes_in_place = False
+
     @abstractmethod
     def write(self, key: str, chunks: Iterable[str]) -> int:
         """Stream text chunks into `key` (UTF-8), replacing it atomically. Returns bytes stored."""
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[Callable[[str, Iterable[str]], int]]:
-        """A `write` for many objects in a row (a table's partitions). An object may become
-        visible only when the block ends, which waits for all of them and raises the first
-        failure; each is still replaced atomically."""
-        yield self.write
+    def batch(self) -> Iterator[Batch]:
+        """Many objects in a row (a table's partitions; see lake/batch.py). An object may
+        become visible only when the block ends, which waits for all of them and raises the
+        first failure; each is still replaced atomically."""
+        yield Batch(self.write)
 
     @abstractmethod
     def read_text(self, key: str) -> str | None:
@@ -107,6 +124,8 @@ class Storage(ABC):
 
 #: Objects a local lake flushes to disk and renames at once inside a batch.
 COMMIT_THREADS = 8
+#: Objects up to this size (bytes) are written whole by a commit thread inside a batch.
+SMALL_OBJECT = 1 << 20
 
 
 def _commit(fd: int, tmp: str, path: Path) -> None:
@@ -124,6 +143,16 @@ def _commit(fd: int, tmp: str, path: Path) -> None:
         raise
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_TEMPORARIES = itertools.count()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _discard(fd: int, tmp: str) -> None:
     with contextlib.suppress(OSError):
         if fd >= 0:
@@ -134,6 +163,8 @@ def _discard(fd: int, tmp: str) -> None:
 
 class LocalStorage(Storage):
     """A directory on this machine."""
+
+    writes_in_place = True
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
@@ -151,23 +182,39 @@ class LocalStorage(Storage):
         return str(self.root / key)
 
     def write(self, key: str, chunks: Iterable[str]) -> int:
-        path, fd, tmp, written = self._write_temporary(key, chunks)
+        path, fd, tmp, written = self._write_temporary(key, encoded(key, chunks))
         _commit(fd, tmp, path)
         return written
 
-    def _write_temporary(self, key: str, chunks: Iterable[str]) -> tuple[Path, int, str, int]:
-        """Write `chunks` into a new temporary file beside `key`'s path; returns it still
-        open (its descriptor), not yet flushed to disk."""
+    def _create_temporary(self, key: str) -> tuple[Path, int, str]:
+        """A new, empty temporary file beside `key`'s path: (path, its descriptor, its name).
+        Named by process and counter (`remove_temporaries` knows the shape); the folder is
+        made only when the first attempt finds it missing."""
         path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        except OSError as exc:
-            raise LakeError(f"cannot write to the lake at {path.parent}: {exc.strerror}") from None
+        folder = str(path.parent)
+        while True:
+            tmp = os.path.join(folder, f".{path.name}.{os.getpid()}-{next(_TEMPORARIES)}.tmp")
+            try:
+                return path, os.open(tmp, _CREATE, 0o600), tmp
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                except OSError as exc:
+                    raise LakeError(f"cannot write to the lake at {folder}: {exc.strerror}") from None
+            except OSError as exc:
+                raise LakeError(f"cannot write to the lake at {folder}: {exc.strerror}") from None
+
+    def _write_temporary(self, key: str, stored: Iterable[bytes]) -> tuple[Path, int, str, int]:
+        """Write an object's stored bytes (`encoded`) into a new temporary file beside
+        `key`'s path; returns it still open (its descriptor), not yet flushed to disk."""
+        path, fd, tmp = self._create_temporary(key)
         written = 0
         try:
-            with os.fdopen(fd, "wb", buffering=1 << 20, closefd=False) as out:
-                for data in encoded(key, chunks):
+            # a small buffer joins the header and short chunks; big chunks go straight through
+            with os.fdopen(fd, "wb", buffering=1 << 16, closefd=False) as out:
+                for data in stored:
                     out.write(data)
                     written += len(data)
         except BaseException as exc:
@@ -181,7 +228,7 @@ class LocalStorage(Storage):
     # but empty object. One fsync waits milliseconds on many disks, which dominated a
     # load of thousands of small partitions; several at once cost little more than one.
     @contextlib.contextmanager
-    def batch(self) -> Iterator[Callable[[str, Iterable[str]], int]]:
+    def batch(self) -> Iterator[Batch]:
         pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="commit")
         slots = threading.BoundedSemaphore(4 * COMMIT_THREADS)  # temporary files not yet committed
         pending: list[Future[None]] = []
@@ -192,14 +239,50 @@ class LocalStorage(Storage):
             finally:
                 slots.release()
 
-        def write(key: str, chunks: Iterable[str]) -> int:
-            path, fd, tmp, written = self._write_temporary(key, chunks)
-            slots.acquire()
+        def hand_over(path: Path, fd: int, tmp: str) -> None:
+            try:  # waiting for a slot is where an interrupted run usually is
+                slots.acquire()
+            except BaseException:
+                _discard(fd, tmp)
+                raise
             pending.append(pool.submit(commit, fd, tmp, path))
+
+        def write_whole(key: str, data: bytes) -> None:
+            try:
+                path, fd, tmp = self._create_temporary(key)
+                try:
+                    _write_all(fd, data)
+                except BaseException as exc:
+                    _discard(fd, tmp)
+                    if isinstance(exc, OSError):
+                        raise LakeError(f"cannot write {path}: {exc.strerror}") from None
+                    raise
+                _commit(fd, tmp, path)
+            finally:
+                slots.release()
+
+        def write(key: str, chunks: Iterable[str]) -> int:
+            # A small object (most partitions of a table cut into thousands) is made in
+            # memory and its file created, written and committed on a commit thread, so
+            # the folder and file creation overlap the next objects' rows.
+            stream = encoded(key, chunks)
+            head: list[bytes] = []
+            size = 0
+            for data in stream:
+                head.append(data)
+                size += len(data)
+                if size > SMALL_OBJECT:
+                    break
+            else:
+                slots.acquire()
+                pending.append(pool.submit(write_whole, key, b"".join(head)))
+                return size
+            path, fd, tmp, written = self._write_temporary(key, itertools.chain(head, stream))
+            hand_over(path, fd, tmp)
             return written
 
         try:
-            yield write
+            yield _LocalBatch(write, self, hand_over)
         finally:
             pool.shutdown(wait=True)
         for future in pending:
@@ -293,3 +376,49 @@ class LocalStorage(Storage):
         self.write(key, ["ok\n"])
         self.delete(key)
         return f"local lake at {self.root} is writable"
+
+
+class _LocalBatch(Batch):
+    """A local lake's batch: an open object is written in place, in its temporary file."""
+
+    def __init__(
+        self,
+        write: Callable[[str, Iterable[str]], int],
+        storage: LocalStorage,
+        hand_over: Callable[[Path, int, str], None],
+    ) -> None:
+        super().__init__(write)
+        self.storage, self.hand_over = storage, hand_over
+
+    def open(self, key: str) -> ObjectWriter:
+        return _LocalWriter(key, self.storage, self.hand_over)
+
+
+class _LocalWriter(ObjectWriter):
+    def __init__(self, key: str, storage: LocalStorage, hand_over: Callable[[Path, int, str], None]) -> None:
+        super().__init__()
+        self.path, self.fd, self.tmp = storage._create_temporary(key)
+        self.encoder, self.hand_over = Encoder(key), hand_over
+        self.written = 0
+
+    def _put(self, text: str) -> None:
+        self._store(self.encoder.encode(text))
+
+    def _store(self, data: bytes) -> None:
+        try:
+            _write_all(self.fd, data)
+        except OSError as exc:
+            raise LakeError(f"cannot write {self.path}: {exc.strerror}") from None
+        self.written += len(data)
+
+    def close(self) -> int:
+        self.flush()
+        self._store(self.encoder.finish())
+        fd, self.fd = self.fd, -1
+        self.hand_over(self.path, fd, self.tmp)
+        return self.written
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            _discard(self.fd, self.tmp)
+            self.fd = -1

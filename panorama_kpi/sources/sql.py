@@ -380,10 +380,10 @@ class SQLSource(Source):
         with self.errors(table.name):
             return self._scan_stats(table.name, [f.name for f in fields])
 
-    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
+    def dump_keyed(self, table: TableSettings, columns: Sequence[str], ordered: bool) -> Iterator[str]:
         keys = self.pick(table.name, table.partition_fields, "partition field")
         cols = self.pick(table.name, columns)
-        order = " ORDER BY " + ", ".join(self._scan_order(table.name, keys))
+        order = " ORDER BY " + ", ".join(self._scan_order(table.name, keys)) if ordered else ""
         return self._guarded(table.name, [*keys, *cols], order, [])
 
     @contextmanager
