@@ -259,6 +259,7 @@ def _lake_files(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.parametrize("indexed", [False, True], ids=["no index", "indexed"])
 @pytest.mark.parametrize("fields", [["p"], ["p", "n"]], ids=["one field", "two fields"])
 def test_one_scan_writes_what_per_partition_queries_write(
     engine: str,
@@ -266,9 +267,15 @@ def test_one_scan_writes_what_per_partition_queries_write(
     hostile: tuple[str, Any],
     tmp_path: Path,
     fields: list[str],
+    indexed: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    table, _conn = hostile
+    """Also the partition listing: grouped on exact bytes without an index, on the column
+    (its collation-merged groups split again) with one."""
+    table, conn = hostile
+    if indexed:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE INDEX {table}_p ON {table} ({', '.join(fields)})")
     lakes = {}
     for plan in (split_scan.PER_PARTITION, split_scan.SORTED, split_scan.ROUTED):
         monkeypatch.setattr(

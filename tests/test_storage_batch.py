@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from panorama_kpi.errors import LakeError
-from panorama_kpi.lake.storage import COMMIT_THREADS, LocalStorage
+from panorama_kpi.lake.local import COMMIT_THREADS, LocalStorage
 
 
 def test_batch_puts_every_object_in_place(tmp_path: Path) -> None:
