@@ -39,7 +39,8 @@ from panorama_kpi.lake.storage import Storage
 from panorama_kpi.runs.events import Listener, Note, PartitionDone, TableStarted
 from panorama_kpi.runs.manifest import Counts, load_counts, manifest_key, save_counts
 from panorama_kpi.runs.records import RunRecord
-from panorama_kpi.settings import Settings, TableSettings, parse_interval
+from panorama_kpi.settings import Settings, TableSettings
+from panorama_kpi.settings_text import parse_interval
 from panorama_kpi.sources.base import Source
 from panorama_kpi.views import RawTable, raw_table
 
