@@ -1,8 +1,8 @@
 """An Athena that computes, for end-to-end tests of commands that read query results.
 
 moto's Athena runs no SQL: a SELECT answers what was queued. This stand-in answers
-every SELECT the product starts with what DuckDB computes from what Athena itself
-would see: the objects under the table locations and *registered* Glue partitions
+every SELECT the product starts with what DuckDB computes (or, where DuckDB fails,
+a FAILED query with DuckDB's message as the reason) from what Athena itself would see: the objects under the table locations and *registered* Glue partitions
 only (an object whose partition was never registered is invisible, as in Athena),
 and every view statement Athena received before, replayed with its execution
 parameters bound. Results are queued with Athena's column types and text renderings,
@@ -21,6 +21,7 @@ import sqlglot
 from sqlglot import exp
 
 from panorama_kpi.engines.duckdb import DuckDBEngine
+from panorama_kpi.errors import EngineError
 from panorama_kpi.settings import Settings
 from panorama_kpi.views import RawTable
 from tests.aws import Recorder, bind, client, glue_tables, queue_results
@@ -62,9 +63,15 @@ class ComputingAthena:
         self.pending: list[tuple[str, list[str]]] = []
         #: (statement, parameters, rows answered) of every SELECT, in order
         self.answered: list[tuple[str, list[str], list[tuple[Any, ...]]]] = []
+        self.failing: str | None = None  # the reason of the query being started
+        self.failed: dict[str, str] = {}  # query id -> reason
 
     def install(self, recorder: Recorder) -> ComputingAthena:
-        recorder.hooks.append(("before-parameter-build.athena.StartQueryExecution", self._start))
+        recorder.hooks += [
+            ("before-parameter-build.athena.StartQueryExecution", self._start),
+            ("after-call.athena.StartQueryExecution", self._started),
+            ("after-call.athena.GetQueryExecution", self._status),
+        ]
         return self
 
     def close(self) -> None:
@@ -146,9 +153,14 @@ class ComputingAthena:
         for statement in self.pending:
             list(self.engine.query(bind(*statement))[1])
         self.pending.clear()
-        columns, rows = self.engine.query(bind(sql, values))
-        answer = list(rows)
-        self.engine.close()  # the next sync may rebuild raw tables
+        try:
+            columns, rows = self.engine.query(bind(sql, values))
+            answer = list(rows)
+        except EngineError as exc:
+            self.failing = str(exc)
+            return
+        finally:
+            self.engine.close()  # the next sync may rebuild raw tables
         types = ["varchar"] * len(columns)
         for row in answer:
             for i, value in enumerate(row):
@@ -156,6 +168,17 @@ class ComputingAthena:
                     types[i] = athena_text(value)[0]
         queue_results(self.endpoint, columns, [[athena_text(v)[1] for v in r] for r in answer], types)
         self.answered.append((sql, values, answer))
+
+    def _started(self, parsed: dict[str, Any], **_: Any) -> None:
+        if self.failing is not None:
+            self.failed[parsed["QueryExecutionId"]] = self.failing
+            self.failing = None
+
+    def _status(self, parsed: dict[str, Any], **_: Any) -> None:
+        execution = parsed["QueryExecution"]
+        reason = self.failed.get(execution["QueryExecutionId"])
+        if reason is not None:
+            execution["Status"] = {"State": "FAILED", "StateChangeReason": reason}
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """What Athena would answer now (for the test's own checks; not recorded)."""

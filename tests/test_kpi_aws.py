@@ -145,9 +145,9 @@ def test_compute_kpis_and_report_on_aws(
             if o == "StartQueryExecution" and not p["QueryString"].startswith("CREATE")
         ]
         assert len(queries) == 12
-        for sql, params in queries:
-            assert "CAST(? AS TIMESTAMP)" in sql and at[:10] not in sql
-            assert params and set(params) == {snapshot_literal(at)}
+        for sql, params in queries:  # the snapshot and the site's base partition, bound
+            assert "CAST(? AS TIMESTAMP)" in sql and at[:10] not in sql and "demo.example.com" not in sql
+            assert set(params) == {snapshot_literal(at), "'demo.example.com'"}
 
     history = standin.query(HISTORY)
     assert history == local_history(local) and len(history) > 100
@@ -198,3 +198,99 @@ def test_compute_kpis_and_report_on_aws(
 def history_value(history: list[tuple[Any, ...]], kpi: str, index: int) -> float:
     return [r[3] for r in history if r[0] == kpi][index]
 
+
+SITE_KPIS = {
+    "rows": "SELECT COUNT(*) FROM {{ table('t') }} WHERE created < {{ snapshot }}",
+    "amount_by_group": (
+        "-- aggregation: sum\nSELECT grp, SUM(amount) AS value FROM {{ table('t') }}\n"
+        "WHERE created < {{ snapshot }} GROUP BY grp"
+    ),
+}
+
+
+def test_two_sites_in_one_bucket(athena: tuple[Path, Recorder, ComputingAthena], tmp_path: Path) -> None:
+    """Two sites sharing base_prefix and tables: each one's KPIs count its own rows, and the
+    second site's compute leaves the first one's history objects and partitions alone."""
+    _remote, _recorder, standin = athena
+    kpis = tmp_path / "kpis"
+    kpis.mkdir()
+    for name, sql in SITE_KPIS.items():
+        (kpis / f"{name}.sql").write_text(sql, encoding="utf-8")
+    sites: dict[str, tuple[Path, Path]] = {}
+    for site, n in (("a.example.com", 5), ("b.example.com", 9)):
+        db = tmp_path / f"{site}.sqlite3"
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE t (id INTEGER, grp VARCHAR, amount DOUBLE, created DATETIME)")
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?, ?, ?)",
+            [(i, "xy"[i % 2], i * 1.5, f"2026-03-0{1 + i % 8} 10:00:00.000000") for i in range(n)],
+        )
+        conn.commit()
+        conn.close()
+        settings = tmp_path / f"{site}.yaml"
+        settings.write_text(
+            f"""datalake: {{type: aws, panorama_raw_data_bucket: {BUCKET}, datalake_database: panorama,
+  base_prefix: campus, base_partitions: [{{name: lms, value: {site}}}]}}
+kpis: [{kpis}]
+datasources:
+- type: sqlite
+  name: src
+  database: {db}
+  tables:
+  - name: t
+    fields: [{{name: id, type: int}}, {{name: grp, type: varchar}}, {{name: amount, type: double}},
+             {{name: created, type: datetime}}]
+""",
+            encoding="utf-8",
+        )
+        build(settings)
+        sites[site] = (settings, db)
+    first: list[str] = []
+    for settings, _db in sites.values():
+        result = run(settings, "compute-kpis", "--at", "2026-03-05")
+        assert result.exit_code == 0, result.output
+        first = first or _keys("campus/kpi_history/")
+    assert set(first) < set(_keys("campus/kpi_history/"))
+    assert glue_partitions("panorama", "kpi_history_raw") == {
+        (site, "2026-03-05", kpi) for site in sites for kpi in SITE_KPIS
+    }
+    got = standin.query("SELECT lms, kpi, dimensions, value FROM kpi_history ORDER BY lms, kpi, dimensions")
+    want = []
+    for site, (_settings, db) in sites.items():
+        conn = sqlite3.connect(db)
+        cutoff = "2026-03-05 00:00:00.000000"
+        sums = conn.execute(
+            "SELECT grp, SUM(amount) FROM t WHERE created < ? GROUP BY grp ORDER BY grp", [cutoff]
+        )
+        want += [(site, "amount_by_group", f'{{"grp":"{g}"}}', v) for g, v in sums]
+        ((count,),) = conn.execute("SELECT COUNT(*) FROM t WHERE created < ?", [cutoff])
+        want.append((site, "rows", "{}", float(count)))
+        conn.close()
+    assert got == want
+
+    # bad KPIs on Athena: one line each naming the file, the others still written
+    written = _keys("campus/kpi_history/")
+    bad = {
+        "missing_view": "SELECT COUNT(*) FROM no_such_view",
+        "syntax": "-- unit: x\nSELECT COUNT(*)\nFROM {{ table('t') }} WHERE (\n",
+        "words": "SELECT 'many' AS value",
+        "nothing": "SELECT grp, COUNT(*) AS value FROM {{ table('t') }} WHERE id < 0 GROUP BY grp",
+    }
+    for name, sql in bad.items():
+        (kpis / f"{name}.sql").write_text(sql, encoding="utf-8")
+    settings_a = next(iter(sites.values()))[0]
+    result = run(settings_a, "compute-kpis", "--at", "2026-03-05")
+    assert result.exit_code == 1
+    failed = [x for x in result.output.splitlines() if x.startswith("failed: ")]
+    assert len(failed) == 4 and "2 KPI(s) computed" in result.output
+    assert any(
+        "missing_view.sql): Athena query " in x and "FAILED" in x and "no_such_view" in x for x in failed
+    )
+    assert any(f"{kpis / 'syntax.sql'}: not valid Athena SQL: line 3" in x for x in failed)
+    assert any("words.sql): the value is not a number: 'many'" in x for x in failed)
+    assert any("nothing.sql): returned no rows" in x for x in failed)
+    assert _keys("campus/kpi_history/") == written
+    assert (
+        standin.query("SELECT lms, kpi, dimensions, value FROM kpi_history ORDER BY lms, kpi, dimensions")
+        == want
+    )

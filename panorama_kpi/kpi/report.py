@@ -20,6 +20,7 @@ from panorama_kpi.engines.base import Engine
 from panorama_kpi.errors import EngineError
 from panorama_kpi.kpi.definitions import load_kpis
 from panorama_kpi.kpi.history import HISTORY_VIEW, PERIODS_VIEW
+from panorama_kpi.kpi.template import site_condition
 from panorama_kpi.runs.table import runs_table
 from panorama_kpi.settings import Settings
 from panorama_kpi.timeparse import utcnow
@@ -58,9 +59,8 @@ def series_label(dimensions: str | None) -> str:
 
 
 def _site_filter(settings: Settings) -> tuple[str, list[str]]:
-    parts = settings.datalake.base_partitions
-    where = " AND ".join(f"{quote_ident(p.name)} = ?" for p in parts)
-    return (f" AND {where}" if where else ""), [p.value for p in parts]
+    where, values = site_condition(settings.datalake.base_partitions)
+    return (f" AND {where}" if where else ""), values
 
 
 def _scalar(engine: Engine, sql: str, params: list[Any]) -> Any:
