@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 
 from panorama_kpi import demo
@@ -26,8 +25,10 @@ from panorama_kpi.lake.layout import decode_segment
 from panorama_kpi.settings import load_settings
 from tests.athena_standin import ComputingAthena
 from tests.aws import Recorder, aws_env, client, glue_partitions, prepare, recording
+from tests.test_aws_cli import _demo_settings
+from tests.test_kpi_correctness import build
+from tests.test_kpis import t_site
 
-ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "panorama-kpi-lake"
 NOW = dt.datetime(2026, 3, 14, 15, 9, 26, 535897)
 SNAPSHOTS = ["2026-03-09 00:00", "2026-03-10 00:00", "2026-03-10 12:00"]
@@ -48,26 +49,6 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def settings_file(path: Path, db: Path, lake: dict[str, Any]) -> Path:
-    raw = yaml.safe_load((ROOT / "demo" / "settings.yaml").read_text(encoding="utf-8"))
-    raw["datalake"].update(lake)
-    raw["datasources"][0]["database"] = str(db)
-    raw["kpi_views"] = [str(ROOT / "sql" / "views")]
-    raw["kpis"] = [str(ROOT / "sql" / "kpis")]
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def build(settings: Path) -> None:
-    for command in (
-        ["create-datalake-tables", "--all"],
-        ["extract-and-load", "--all", "--force"],
-        ["create-datalake-views", "--all"],
-    ):
-        result = run(settings, *command)
-        assert result.exit_code == 0, (command, result.output)
-
-
 @pytest.fixture
 def athena(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_db: Path
@@ -75,7 +56,7 @@ def athena(
     aws_env(monkeypatch, moto_endpoint)
     prepare(moto_endpoint, BUCKET, "panorama")
     recorder = recording(monkeypatch)
-    remote = settings_file(
+    remote = _demo_settings(
         tmp_path / "aws.yaml",
         demo_db,
         {"type": "aws", "panorama_raw_data_bucket": BUCKET, "datalake_database": "panorama"},
@@ -126,7 +107,7 @@ def test_compute_kpis_and_report_on_aws(
     db.write_bytes(demo_db.read_bytes())
     for path in (remote,):
         path.write_text(path.read_text(encoding="utf-8").replace(str(demo_db), str(db)), encoding="utf-8")
-    local = settings_file(tmp_path / "local.yaml", db, {"type": "local", "path": str(tmp_path / "lake")})
+    local = _demo_settings(tmp_path / "local.yaml", db, {"type": "local", "path": str(tmp_path / "lake")})
     build(local)
     build(remote)
     for at in SNAPSHOTS:
@@ -219,30 +200,12 @@ def test_two_sites_in_one_bucket(athena: tuple[Path, Recorder, ComputingAthena],
     sites: dict[str, tuple[Path, Path]] = {}
     for site, n in (("a.example.com", 5), ("b.example.com", 9)):
         db = tmp_path / f"{site}.sqlite3"
-        conn = sqlite3.connect(db)
-        conn.execute("CREATE TABLE t (id INTEGER, grp VARCHAR, amount DOUBLE, created DATETIME)")
-        conn.executemany(
-            "INSERT INTO t VALUES (?, ?, ?, ?)",
-            [(i, "xy"[i % 2], i * 1.5, f"2026-03-0{1 + i % 8} 10:00:00.000000") for i in range(n)],
+        rows = [(i, "xy"[i % 2], i * 1.5, f"2026-03-0{1 + i % 8} 10:00:00.000000") for i in range(n)]
+        datalake = (
+            f"{{type: aws, panorama_raw_data_bucket: {BUCKET}, datalake_database: panorama,\n"
+            f"  base_prefix: campus, base_partitions: [{{name: lms, value: {site}}}]}}"
         )
-        conn.commit()
-        conn.close()
-        settings = tmp_path / f"{site}.yaml"
-        settings.write_text(
-            f"""datalake: {{type: aws, panorama_raw_data_bucket: {BUCKET}, datalake_database: panorama,
-  base_prefix: campus, base_partitions: [{{name: lms, value: {site}}}]}}
-kpis: [{kpis}]
-datasources:
-- type: sqlite
-  name: src
-  database: {db}
-  tables:
-  - name: t
-    fields: [{{name: id, type: int}}, {{name: grp, type: varchar}}, {{name: amount, type: double}},
-             {{name: created, type: datetime}}]
-""",
-            encoding="utf-8",
-        )
+        settings = t_site(tmp_path / f"{site}.yaml", datalake, db, rows, kpis)
         build(settings)
         sites[site] = (settings, db)
     first: list[str] = []

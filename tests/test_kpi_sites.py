@@ -17,7 +17,8 @@ import yaml
 from panorama_kpi import demo
 from panorama_kpi.engines import open_engine
 from panorama_kpi.settings import load_settings
-from tests.test_kpi_correctness import EXPECTED, NOW, ROOT, run, same
+from tests.test_kpi_aws import report_payload
+from tests.test_kpi_correctness import EXPECTED, NOW, ROOT, build, run, same
 
 SITES = {"site-a.example.com": 3, "site-b.example.com": 4}  # site -> demo seed
 SNAPSHOT = dt.datetime(2026, 3, 10)
@@ -42,14 +43,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
     for site, seed in SITES.items():
         database = tmp / f"{site}.sqlite3"
         demo.generate(database, seed=seed, scale=0.01, now=NOW)
-        settings = site_settings(tmp, site, database)
-        for command in (
-            ["create-datalake-tables", "--all"],
-            ["extract-and-load", "--all", "--force"],
-            ["create-datalake-views", "--all"],
-        ):
-            result = run(settings, *command)
-            assert result.exit_code == 0, (command, result.output)
+        settings = build(site_settings(tmp, site, database))
         out[site] = (settings, sqlite3.connect(database))
     yield out
     for _settings, conn in out.values():
@@ -91,10 +85,8 @@ def test_each_site_counts_only_its_rows(sites: dict[str, tuple[Path, sqlite3.Con
 
 
 def test_a_sites_rerun_and_report_leave_the_other_alone(
-    sites: dict[str, tuple[Path, sqlite3.Connection]], tmp_path: Path
+    sites: dict[str, tuple[Path, sqlite3.Connection]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_kpi_aws import report_payload
-
     (a, (settings_a, conn_a)), (b, (settings_b, _conn_b)) = sites.items()
     at = f"{SNAPSHOT:%Y-%m-%d %H:%M}"
     assert run(settings_a, "compute-kpis", "--at", at).exit_code == 0
@@ -119,3 +111,52 @@ def test_a_sites_rerun_and_report_leave_the_other_alone(
     finally:
         engine.close()
     assert values[a] == users and values[b] == history(settings_b, b)["total_users"][()][0]
+    # the same numbers as JSON, for other tools
+    monkeypatch.chdir(tmp_path)
+    result = run(settings_a, "report", "--format", "json", "--since", "2026-03-01")
+    assert result.exit_code == 0 and result.output == f"wrote {Path('kpis.json')}\n"
+    data = json.loads((tmp_path / "kpis.json").read_text(encoding="utf-8"))
+    assert {k: v for k, v in data.items() if k != "generated"} == {
+        k: v for k, v in page.items() if k != "generated"
+    }
+    assert len(data["kpis"]) == 12 and data["kpis"][0]["periods"]["day"]["x"]
+
+
+def test_sites_keyed_by_an_integer_partition(tmp_path: Path) -> None:
+    """A base partition declared `int`: the site's rows are selected by the typed value."""
+    kpis = tmp_path / "kpis"
+    kpis.mkdir()
+    (kpis / "rows.sql").write_text("SELECT COUNT(*) FROM {{ table('t') }}", encoding="utf-8")
+    for site, n in ((7, 3), (70, 5)):
+        db = tmp_path / f"{site}.sqlite3"
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE t (id INTEGER)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(n)])
+        conn.commit()
+        conn.close()
+        settings = tmp_path / f"{site}.yaml"
+        settings.write_text(
+            f"""datalake: {{type: local, path: {tmp_path / "lake"}, base_prefix: campus,
+  base_partitions: [{{name: site_id, type: int, value: '{site}'}}]}}
+kpis: [{kpis}]
+datasources:
+- {{type: sqlite, name: src, database: {db}, tables: [{{name: t, fields: [{{name: id, type: int}}]}}]}}
+""",
+            encoding="utf-8",
+        )
+        for command in ("create-datalake-tables", "extract-and-load", "create-datalake-views"):
+            assert run(settings, command, "--all").exit_code == 0
+        assert run(settings, "compute-kpis", "--at", "2026-03-10").exit_code == 0
+        out = tmp_path / f"{site}.json"
+        assert (
+            run(settings, "report", "--format", "json", "--out", str(out), "--since", "2026-03-01").exit_code
+            == 0
+        )
+        ((row,),) = [json.loads(out.read_text(encoding="utf-8"))["latest"]]
+        assert (row["kpi"], row["value"]) == ("rows", n)
+    engine = open_engine(load_settings(settings))
+    try:
+        rows = list(engine.query("SELECT site_id, value FROM kpi_history ORDER BY site_id")[1])
+    finally:
+        engine.close()
+    assert rows == [(7, 3.0), (70, 5.0)]

@@ -175,16 +175,30 @@ def render_html(data: dict[str, Any], title: str) -> str:
     return re.sub("|".join(parts), lambda m: parts[m.group(0)], template)
 
 
+def render_json(data: dict[str, Any], _title: str) -> str:
+    """The page's numbers alone, for other tools (dashboards, scripts) to read."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1) + "\n"
+
+
+FORMATS = {"html": render_html, "json": render_json}
+
+
 def write_report(
-    settings: Settings, engine: Engine, out: Path, since: dt.date, now: dt.datetime | None = None
+    settings: Settings,
+    engine: Engine,
+    out: Path,
+    since: dt.date,
+    now: dt.datetime | None = None,
+    fmt: str = "html",
 ) -> Path:
+    """Write the report as `fmt` (one of FORMATS), replacing `out` in one step."""
     from panorama_kpi.kpi.compute import ensure_history
 
     now = now or utcnow()
     ensure_history(settings, engine)  # a site with no history yet gets an empty page
     data = report_data(settings, engine, since, now)
     title = settings.datalake.base_prefix or settings.datalake.datalake_database
-    text = render_html(data, title)
+    text = FORMATS[fmt](data, title)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
