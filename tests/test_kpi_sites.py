@@ -120,6 +120,9 @@ def test_a_sites_rerun_and_report_leave_the_other_alone(
         k: v for k, v in page.items() if k != "generated"
     }
     assert len(data["kpis"]) == 12 and data["kpis"][0]["periods"]["day"]["x"]
+    assert data["site"] == {"lms": a} and f"<h1>KPIs — openedx (lms={a})</h1>" in out.read_text(
+        encoding="utf-8"
+    )
 
 
 def test_sites_keyed_by_an_integer_partition(tmp_path: Path) -> None:

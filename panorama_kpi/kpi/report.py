@@ -140,6 +140,7 @@ def report_data(settings: Settings, engine: Engine, since: dt.date, now: dt.date
             )
     runs = quote_ident(settings.view_name(runs_table(settings)))
     return {
+        "site": {p.name: p.value for p in settings.datalake.base_partitions},  # sites may share a lake
         "generated": f"{now:%Y-%m-%d %H:%M}",
         "since": since.isoformat(),
         "last_loaded": _text_time(
@@ -197,8 +198,9 @@ def write_report(
     now = now or utcnow()
     ensure_history(settings, engine)  # a site with no history yet gets an empty page
     data = report_data(settings, engine, since, now)
+    site = ", ".join(f"{k}={v}" for k, v in data["site"].items())
     title = settings.datalake.base_prefix or settings.datalake.datalake_database
-    text = FORMATS[fmt](data, title)
+    text = FORMATS[fmt](data, f"{title} ({site})" if site else title)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
