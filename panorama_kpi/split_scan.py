@@ -215,21 +215,21 @@ def dump_split(
         )
 
 
-def _cutter(keys: int, prefixes: Sequence[str]) -> Callable[[str], str]:
-    """A function giving a line's first `keys` fields (with the comma after them). When no
-    partition value holds a quote (encoded `\\"`), a field ends at the first `",`: one
-    `str.index` instead of a regular expression."""
+def _cutter(keys: int, prefixes: Sequence[str]) -> Callable[[str], int]:
+    """A function giving where a line's first `keys` fields (with the comma after them)
+    end. When no partition value holds a quote (encoded `\\"`), a field ends at the
+    first `",`: one `str.index` instead of a regular expression."""
     if any('\\"' in p for p in prefixes):
-        return lambda line: _prefix(line, keys)
+        return lambda line: len(_prefix(line, keys))
     if keys == 1:
-        return lambda line: line[: line.index('",', 1) + 2]
+        return lambda line: line.index('",', 1) + 2
     pattern = re.compile(f'(?:"[^"]*",){{{keys}}}')
 
-    def cut(line: str) -> str:
+    def cut(line: str) -> int:
         found = pattern.match(line)
         if found is None:
             raise ValueError("a scanned line has fewer fields than its partition values")
-        return found.group()
+        return found.end()
 
     return cut
 
@@ -266,14 +266,15 @@ def dump_routed(
             checkpoint()
             lines = chunk.split("\n")
             lines.pop()  # whole lines: the last item is ''
-            runs: dict[str, list[str]] = {}
+            runs: dict[str, list[str]] = {}  # each partition's lines, without their prefix
             for line in lines:
-                prefix = cut(line)
+                end = cut(line)
+                prefix = line[:end]
                 run = runs.get(prefix)
                 if run is None:
-                    runs[prefix] = [line]
+                    runs[prefix] = [line[end:]]
                 else:
-                    run.append(line)
+                    run.append(line[end:])
             for prefix, run in runs.items():
                 target = opened.get(prefix)
                 if target is None:
@@ -285,7 +286,7 @@ def dump_routed(
                         )
                     target = opened[prefix] = (index, *open_object(index))
                     rows[prefix] = 0
-                target[2].write(("\n" + "\n".join(run)).replace("\n" + prefix, "\n")[1:] + "\n")
+                target[2].write("\n".join(run) + "\n")
                 rows[prefix] += len(run)
         missing = len(by_prefix) - len(opened)
         if missing:
