@@ -2,13 +2,16 @@
 
 An object is written under a temporary name beside its key (`.<name>.<pid>-<n>.tmp`),
 flushed to disk and renamed over the key, so readers see the old object or the new
-one and a crash never leaves a renamed but empty object. A batch commits on 8
-threads; see `LocalStorage.batch`.
+one and a crash never leaves a renamed but empty object. A batch (a table's
+partitions) writes small objects on 8 threads and lands everything written at its
+end: one syncfs of the filesystem for many objects (one fsync each cost seconds for
+thousands of partitions), then the renames; see `LocalStorage.batch` and `_land`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
 import hashlib
@@ -24,7 +27,7 @@ from panorama_kpi.lake.batch import Batch, ObjectWriter
 from panorama_kpi.lake.storage import Encoder, Storage, Versioned, encoded
 
 
-#: Objects a local lake flushes to disk and renames at once inside a batch.
+#: Threads of a batch writing small objects, or flushing a few objects to disk.
 COMMIT_THREADS = 8
 #: Objects up to this size (bytes) are written whole by a commit thread inside a batch.
 SMALL_OBJECT = 1 << 20
@@ -43,6 +46,65 @@ def _commit(fd: int, tmp: str, path: Path) -> None:
         if isinstance(exc, OSError):
             raise LakeError(f"cannot write {path}: {exc.strerror}") from None
         raise
+
+
+#: From this many objects, a batch flushes them with one syncfs of the lake's filesystem
+#: rather than one fsync each (on the bench machine 20,000 small objects: 0.5 s against
+#: 13 s one at a time).
+SYNCFS_FROM = 64
+
+
+def _land(root: Path, made: list[tuple[str, Path]]) -> list[BaseException]:
+    """Flush complete temporary files to disk, then rename each over its object (renamed only
+    once its bytes are on disk: a crash never leaves a renamed but empty object). Returns the
+    failures; a temporary file that could not land is removed."""
+    if not made:
+        return []
+    failures: list[BaseException] = []
+    left = list(made)  # not landed yet: removed if this is interrupted
+    try:
+        try:
+            if len(made) < SYNCFS_FROM or not _syncfs(root):
+                with ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="fsync") as pool:
+                    list(pool.map(_fsync_path, [tmp for tmp, _path in made]))
+        except OSError as exc:
+            return [LakeError(f"cannot flush the lake's new objects to disk under {root}: {exc.strerror}")]
+        while left:
+            tmp, path = left[-1]
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                _discard(-1, tmp)
+                failures.append(LakeError(f"cannot write {path}: {exc.strerror}"))
+            left.pop()
+    finally:
+        for tmp, _path in left:
+            _discard(-1, tmp)
+    return failures
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(root: Path) -> bool:
+    """Flush the filesystem holding `root` (Linux's syncfs); False where there is none."""
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(root, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+    return True
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -132,22 +194,20 @@ class LocalStorage(Storage):
     @contextlib.contextmanager
     def batch(self) -> Iterator[Batch]:
         pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="commit")
-        slots = threading.BoundedSemaphore(4 * COMMIT_THREADS)  # temporary files not yet committed
+        slots = threading.BoundedSemaphore(4 * COMMIT_THREADS)  # small objects in flight
         pending: list[Future[None]] = []
-
-        def commit(fd: int, tmp: str, path: Path) -> None:
-            try:
-                _commit(fd, tmp, path)
-            finally:
-                slots.release()
+        made: list[tuple[str, Path]] = []  # complete temporary files, closed, not yet renamed
 
         def hand_over(path: Path, fd: int, tmp: str) -> None:
-            try:  # waiting for a slot is where an interrupted run usually is
-                slots.acquire()
-            except BaseException:
+            try:
+                os.fchmod(fd, 0o644)
+                os.close(fd)
+            except BaseException as exc:
                 _discard(fd, tmp)
+                if isinstance(exc, OSError):
+                    raise LakeError(f"cannot write {path}: {exc.strerror}") from None
                 raise
-            pending.append(pool.submit(commit, fd, tmp, path))
+            made.append((tmp, path))
 
         def write_whole(key: str, data: bytes) -> None:
             try:
@@ -159,14 +219,14 @@ class LocalStorage(Storage):
                     if isinstance(exc, OSError):
                         raise LakeError(f"cannot write {path}: {exc.strerror}") from None
                     raise
-                _commit(fd, tmp, path)
+                hand_over(path, fd, tmp)
             finally:
                 slots.release()
 
         def write(key: str, chunks: Iterable[str]) -> int:
             # A small object (most partitions of a table cut into thousands) is made in
-            # memory and its file created, written and committed on a commit thread, so
-            # the folder and file creation overlap the next objects' rows.
+            # memory and its file created and written on a commit thread, so the folder
+            # and file creation overlap the next objects' rows.
             stream = encoded(key, chunks)
             head: list[bytes] = []
             size = 0
@@ -187,8 +247,10 @@ class LocalStorage(Storage):
             yield _LocalBatch(write, self, hand_over)
         finally:
             pool.shutdown(wait=True)
-        for future in pending:
-            future.result()  # the first failure, once every object had its chance
+            failures = [exc for exc in (f.exception() for f in pending) if exc is not None]
+            failures += _land(self.root, made)  # what was written whole lands, even if the block failed
+        if failures:
+            raise failures[0]  # the first failure, once every object had its chance
 
     def read_text(self, key: str) -> str | None:
         try:
