@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 _INT = {"long", "integer", "short", "byte", "unsigned_long", "token_count"}
 _FLOAT = {"double", "float", "half_float", "scaled_float"}
-_JSON = {"object", "nested", "flattened", "geo_shape"}
+#: Sub-documents (JSON in the typed view). `geo_shape` is GeoJSON or WKT text: VARCHAR.
+_JSON = {"object", "nested", "flattened"}
 
 
 def kind_of(declared: str) -> str:
@@ -77,6 +78,7 @@ class ElasticsearchSource(DocumentSource):
     }
     table_keys: ClassVar[dict[str, type]] = {"index": str}
     kind_of = staticmethod(kind_of)
+    scalar_is_array = True
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -296,7 +298,7 @@ class ElasticsearchSource(DocumentSource):
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
     ) -> Iterator[str]:
         fields = self.fields_named(table, columns)
-        rows = DocumentRows(fields, kind_of, epoch_millis=True)
+        rows = DocumentRows(fields, kind_of, epoch_millis=True, scalar_is_array=self.scalar_is_array)
         docs = self._documents(table, fields, self._query(table, where, None))
 
         def chunks() -> Iterator[str]:
