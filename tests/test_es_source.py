@@ -436,11 +436,12 @@ def test_consistent_read_shares_one_point_in_time(es: ESStandin, tmp_path: Path)
     assert es.cluster.contexts == {}
 
 
-def test_partitions_derived_from_a_date(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["6.8.23", "8.13.4"])  # one sorted scroll; a point in time
+def test_partitions_derived_from_a_date(tmp_path: Path, version: str) -> None:
     stored = ["2024-03-01T23:30:00-02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-02-29", None]
     rows = load_dates(
         tmp_path,
-        "8.13.4",
+        version,
         stored,
         "    fields: [{name: _id, type: keyword}, {name: created, type: date}]\n"
         "    partitions: {partition_fields: [{name: day, from: created, granularity: day}]}",
@@ -454,3 +455,39 @@ def test_partitions_derived_from_a_date(tmp_path: Path) -> None:
     ]
     keys = sorted(p.parent.name for p in (tmp_path / "lake/e/activity").glob("*/activity.csv"))
     assert keys == ["day=2024-02-29", "day=2024-03-01", "day=2024-03-02", "day=__HIVE_DEFAULT_PARTITION__"]
+
+
+def test_a_partitioned_load_reads_one_snapshot(es: ESStandin, tmp_path: Path) -> None:
+    """A full load of a partitioned table sees the index at one moment: a document
+    indexed once the dump has started is in no partition. Before 7.12 the whole table
+    is one scroll sorted by the partition field and cut into objects as it streams;
+    from 7.12 every partition query reads the table's one point in time."""
+    path = settings_file(tmp_path, es.url, tables="    partitions: {partition_fields: [site]}")
+    assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
+    late = ("late", {"site": "c", "text": "indexed during the dump"})
+
+    def index_late(method: str, path: str, body: Any) -> None:
+        dumping = isinstance(body, dict) and (
+            body.get("sort", [None])[0] == {"site": {"order": "asc", "missing": "_last"}}
+            or "term" in json.dumps(body.get("query"))
+        )
+        if dumping and late not in es.cluster.indices["logs-2024"].docs:
+            es.cluster.indices["logs-2024"].docs.append(late)
+
+    es.cluster.after = index_late
+    rows = load_all(path, "e_table_activity")
+    assert late in es.cluster.indices["logs-2024"].docs
+    assert len(rows) == 24 and "late" not in {r["_id"] for r in rows}
+    objects = {
+        p.parent.name: p.read_text(encoding="utf-8").count("\n") - 1
+        for p in (tmp_path / "lake/e/activity").glob("*/activity.csv")
+    }
+    assert objects == {"site=a": 8, "site=b%2F%C3%A9%27s%25": 8, "site=c": 8}
+    searches = [json.loads(b) for b in es.cluster.bodies]
+    if es.cluster.version >= "7.12":
+        assert [r for r in es.cluster.requests if r == ("POST", "/logs/_pit")] == [("POST", "/logs/_pit")]
+    else:
+        sorted_scrolls = [b for b in searches if b["sort"][0] != "_doc"]
+        assert len(sorted_scrolls) == 1 and sorted_scrolls[0]["sort"][-1] == "_doc"
+        assert "term" not in json.dumps(searches)  # no query per partition
+    assert es.cluster.contexts == {}

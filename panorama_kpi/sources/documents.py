@@ -211,7 +211,8 @@ class DocumentSource(Source):
             value = coerce(self.kind_of(f.type), value, epoch_millis)[0]
             if granularity:
                 stamp = parse_timestamp(value, epoch_millis)
-                value = None if stamp is None else bucket_start(stamp, granularity)
+                # its ISO text: the key's text either way, and a value the split scan matches
+                value = None if stamp is None else bucket_start(stamp, granularity).isoformat()
             combo.append(render(value) if isinstance(value, (dict, list)) else value)
         return tuple(combo)
 

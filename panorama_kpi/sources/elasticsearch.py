@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, Source, TableKind
+from panorama_kpi.sources.base import PartitionFilter, ScanStats, Source, TableKind
 from panorama_kpi.sources.documents import (
     DocumentRows,
     DocumentSource,
@@ -186,8 +187,11 @@ class ElasticsearchSource(DocumentSource):
             )
         return {"bool": {"filter": filters}} if filters else {"match_all": {}}
 
-    def _hits(self, table: TableSettings, query: Any, source: Any) -> Iterator[dict[str, Any]]:
-        """Every matching hit of one snapshot, page by page."""
+    def _hits(
+        self, table: TableSettings, query: Any, source: Any, sort: list[Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching hit of one snapshot, page by page (a scroll sorted by `sort`
+        then `_doc`, when given)."""
         size = int(self.option("page_size", 1000))
         keep = str(self.option("keep_alive", "5m"))
         index = self._index(table.name)
@@ -222,7 +226,7 @@ class ElasticsearchSource(DocumentSource):
                 if not shared:
                     self._quietly("DELETE", "/_pit", {"id": pit})
         else:
-            body["sort"] = ["_doc"]
+            body["sort"] = [*(sort or []), "_doc"]
             answer, _ = self.http.request(
                 "POST", f"/{_path(index)}/_search", body, params={"scroll": keep, **STRICT}, subject=subject
             )
@@ -280,11 +284,11 @@ class ElasticsearchSource(DocumentSource):
             log.debug("releasing a search context failed: %s", exc)
 
     def _documents(
-        self, table: TableSettings, fields: Sequence[Field], query: Any
+        self, table: TableSettings, fields: Sequence[Field], query: Any, sort: list[Any] | None = None
     ) -> Iterator[dict[str, Any]]:
         paths = ancestors_removed(f.path or f.name for f in fields)
         in_source = [p for p in paths if p != "_id"]
-        for hit in self._hits(table, query, {"includes": in_source} if in_source else False):
+        for hit in self._hits(table, query, {"includes": in_source} if in_source else False, sort):
             doc = dict(hit.get("_source") or {})
             doc.setdefault("_id", hit.get("_id"))
             yield doc
@@ -303,6 +307,40 @@ class ElasticsearchSource(DocumentSource):
 
         def chunks() -> Iterator[str]:
             yield from encode_rows(rows.rows(docs))
+            self.warn(rows.report(f"{self.name}.{table.name}"))
+
+        return chunks()
+
+    def scan_stats(self, table: TableSettings) -> ScanStats | None:
+        """Before 7.12 (no point in time) a full load reads the table through one scroll,
+        one search context and so one snapshot, cut into partitions as it streams (see
+        `dump_ordered`); a scroll per partition would read each at another moment. From
+        7.12 the partitions share the table's point in time: one query each."""
+        if self.uses_pit or not table.partition_fields:
+            return None
+        index = self._index(table.name)
+        counted, _ = self.http.request("GET", f"/{_path(index)}/_count", subject=f"table {table.name!r}")
+        return ScanStats(rows=int(counted.get("count", 0)), indexed=False)
+
+    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
+        """The whole table through one scroll sorted by the partition fields' values (a
+        derived partition: by its timestamp), then `_doc`; each line starts with the
+        document's partition values, computed as `partition_values` computes them, so
+        split_scan cuts the stream into one object per partition (one open at a time)."""
+        spec = self.partition_spec(table)
+        fields = self.fields_named(table, columns)
+        sort = [{f.path or f.name: {"order": "asc", "missing": "_last"}} for f, _g in spec]
+        docs = self._documents(table, [*fields, *(f for f, _g in spec)], {"match_all": {}}, sort)
+        rows = DocumentRows(fields, kind_of, epoch_millis=True, scalar_is_array=self.scalar_is_array)
+        combos: deque[tuple[Any, ...]] = deque()
+
+        def tapped() -> Iterator[dict[str, Any]]:
+            for doc in docs:
+                combos.append(self.partition_combo(doc, spec, epoch_millis=True))
+                yield doc
+
+        def chunks() -> Iterator[str]:
+            yield from encode_rows([*combos.popleft(), *row] for row in rows.rows(tapped()))
             self.warn(rows.report(f"{self.name}.{table.name}"))
 
         return chunks()
