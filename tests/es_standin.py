@@ -40,6 +40,29 @@ class _Same:
         return self.name
 
 
+class _Reordered:
+    """A sequence seen in another order (a sorted search's view of its snapshot), built lazily."""
+
+    def __init__(self, items: Any, positions: list[int]) -> None:
+        self.items, self.positions = items, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, pos: int) -> Any:
+        return self.items[self.positions[pos]]
+
+
+class _Computed:
+    """A sequence whose items a function computes from their position."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __getitem__(self, pos: int) -> Any:
+        return self.fn(pos)
+
+
 class _Reverse:
     """Descending order of a sort key."""
 
@@ -205,8 +228,9 @@ class Cluster:
 
     def sort_order(
         self, names: list[str], snapshot: list[tuple[str, dict[str, Any]]], sort: list[Any]
-    ) -> list[tuple[int, list[Any]]]:
-        """(position, sort values) of each document in the order a sorted search returns them.
+    ) -> tuple[list[int], Any]:
+        """The positions of the documents in the order a sorted search returns them, and
+        a function giving a document's sort values (what each hit shows as `sort`).
 
         Sort on field values: ascending by default; a field with several values sorts
         by its lowest one (mode `min`) ascending; documents without a value go last
@@ -252,7 +276,7 @@ class Cluster:
                 numbers = [int(v in (True, "true")) for v in found]
             return min(numbers) if numbers else None
 
-        def key(pos: int) -> list[Any]:
+        def key(pos: int) -> tuple[Any, ...]:
             out: list[Any] = []
             for path, order, missing in specs:
                 if path == "_doc":
@@ -266,19 +290,17 @@ class Cluster:
                     out.append((0, v))
                 else:
                     out.append((0, _Reverse(v)))
-            return out
+            return tuple(out)
 
-        positions = sorted(range(len(snapshot)), key=key)
-        shown = [
-            [
+        def shown(pos: int) -> list[Any]:
+            return [
                 pos
                 if p == "_doc"
                 else (None if (v := value(pos, p)) is None else (v.decode() if isinstance(v, bytes) else v))
                 for p, _o, _m in specs
             ]
-            for pos in positions
-        ]
-        return list(zip(positions, shown, strict=True))
+
+        return sorted(range(len(snapshot)), key=key), shown
 
     def total(self, n: int, track: Any) -> Any:
         # hits.total: a number in 6.x; {"value", "relation"} from 7.0, exact only up to
@@ -609,9 +631,9 @@ class Handler(BaseHTTPRequestHandler):
             snapshot, index_of = [snapshot[i] for i in keep], [index_of[i] for i in keep]
         keys = None
         if any(s not in ("_doc", {"_doc": "asc"}) for s in sort):
-            order = c.sort_order(names, snapshot, sort)
-            snapshot, index_of = [snapshot[i] for i, _k in order], [index_of[i] for i, _k in order]
-            keys = [k for _i, k in order]
+            positions, shown = c.sort_order(names, snapshot, sort)
+            snapshot, index_of = _Reordered(snapshot, positions), _Reordered(index_of, positions)
+            keys = _Reordered(_Computed(shown), positions)
         ctx = {"index_of": index_of, "source": body.get("_source"), "size": size, "pos": 0, "keys": keys}
         out = {"took": 1, "timed_out": False, "hits": {"max_score": None, "hits": []}}
         total = c.total(len(snapshot), body.get("track_total_hits"))
