@@ -507,11 +507,6 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["_pit"] and method == "DELETE":
             found = c.contexts.pop(body["id"], None)
             return (200 if found else 404), {"succeeded": bool(found), "num_freed": int(bool(found))}
-        if len(parts) == 2 and parts[1] == "_count":
-            # Count API: {"count": n, "_shards": {...}}
-            # https://www.elastic.co/guide/en/elasticsearch/reference/7.17/search-count.html
-            names = c.resolve(parts[0])
-            return 200, {"count": len(self.snapshot(names)[0]), "_shards": {"total": 1, "successful": 1}}
         if parts[-1:] == ["_search"] and len(parts) <= 2:
             return 200, self.search(parts[0] if len(parts) == 2 else None, params, body or {})
         if parts == ["_search", "scroll"] and method == "POST":
