@@ -5,19 +5,23 @@ another) is still described and loaded, and the exit code is 1."""
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 from panorama_kpi.settings import load_settings
 from tests.es_standin import Cluster, ESStandin, Index
 from tests.lake_helpers import run
 from tests.mongo_standin import MongoStandin
+from tests.servers import free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: The tables that cannot be described nor loaded, one reason each.
+FAILING = {
+    "search.conflict",  # a mapping conflict across the indices of its pattern
+    "search.gone",  # a missing index
+    "search_down.logs",  # an unreachable server
+    "search_wrong.good_again",  # bad credentials
+    "mongo_down.events_down",  # an unreachable server
+    "mongo.missing",  # a missing collection
+}
 
 
 def _failures(out: str) -> dict[str, str]:
@@ -33,7 +37,7 @@ def test_each_failure_is_one_line_and_the_rest_loads(tmp_path: Path) -> None:
     cluster.indices["good"] = Index(
         {"n": {"type": "long"}, "m": {"type": "keyword"}}, [("3", {"n": 3}), ("4", {"m": "y"})]
     )
-    down = _free_port()
+    down = free_port()
     with ESStandin(cluster) as es, MongoStandin({"app": {"events": [{"_id": 1, "v": "w"}]}}) as mongo:
         path = tmp_path / "s.yaml"
         path.write_text(
@@ -86,14 +90,7 @@ datasources:
         code, out = run("--settings", str(path), "set-tables-fields", "--all")
         assert code == 1
         failed = _failures(out)
-        assert set(failed) == {
-            "search.conflict",
-            "search.gone",
-            "search_down.logs",
-            "search_wrong.good_again",
-            "mongo_down.events_down",
-            "mongo.missing",
-        }
+        assert set(failed) == FAILING
         assert failed["search.conflict"].endswith(
             "mapping conflict: field 'n' is 'long' in index 'a-1' and 'keyword' in 'a-2' - point 'index' at "
             "indices that agree, or declare the field's type by hand"
@@ -114,14 +111,7 @@ datasources:
     assert code == 1
     assert "ok search.good: 2 rows" in out and "ok mongo.events: 1 rows" in out
     failed = _failures(out)
-    assert set(failed) == {
-        "search.conflict",
-        "search.gone",
-        "search_down.logs",
-        "search_wrong.good_again",
-        "mongo_down.events_down",
-        "mongo.missing",
-    }
+    assert set(failed) == FAILING
     assert all("\n" not in line for line in failed.values())
     assert "run set-tables-fields -t conflict" in failed["search.conflict"]
     assert "2 table(s) loaded, 6 failed" in out

@@ -21,6 +21,7 @@ from panorama_kpi.settings import load_settings
 from panorama_kpi.sources import open_source
 from tests.lake_helpers import load_all, run
 from tests.mongo_standin import MongoStandin
+from tests.servers import free_port
 
 HOSTILE = ["", "NULL", "\\N", "a\nb\r\nc", 'q"uote, comma\ttab', "back\\slash \\n end\\", "emoji 🎉 𝄞"]
 OIDS = [bson.ObjectId(f"65e1f0a0{i:016x}") for i in range(20)]
@@ -203,7 +204,7 @@ def test_bad_input_one_line_each(mongo: MongoStandin, tmp_path: Path) -> None:
     assert big in lake
 
     text = path.read_text()
-    path.write_text(text.replace(mongo.uri, f"mongodb://127.0.0.1:{_free_port()}/?directConnection=true"))
+    path.write_text(text.replace(mongo.uri, f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"))
     code, out = run("--settings", str(path), "test-connections")
     assert code == 1
     assert "cannot reach MongoDB at 127.0.0.1:" in out and "check host/port (or uri)" in out
@@ -216,14 +217,6 @@ def test_bad_input_one_line_each(mongo: MongoStandin, tmp_path: Path) -> None:
     assert code == 1
     assert "refused the credentials" in out and "check username, password and authSource" in out
     assert "hunter2" not in out
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # mockupdb's accept loop ends when a client refuses its certificate (an exception in
