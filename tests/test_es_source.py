@@ -277,13 +277,15 @@ def load_dates(tmp_path: Path, version: str, stored: list[Any], tables: str) -> 
         return load_all(settings_file(tmp_path, es.url, tables=tables), "e_table_activity")
 
 
-def test_date_partitions_select_the_same_instant(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["6.8.23", "7.17.18"])  # one sorted scroll; a term per partition
+def test_date_partitions_select_the_same_instant(tmp_path: Path, version: str) -> None:
     """A partition on a date field: stored in several formats, keyed by its UTC
-    timestamp, selected back with a term query on that instant."""
+    timestamp, selected back with a term query on that instant (or cut from one scroll
+    sorted by the date)."""
     stored = ["2024-03-01T10:00:00+02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-03-02"]
     rows = load_dates(
         tmp_path,
-        "7.17.18",
+        version,
         stored,
         "    fields: [{name: _id, type: keyword}, {name: count, type: long}, {name: created, type: date}]\n"
         "    partitions: {partition_fields: [created]}",
@@ -491,3 +493,43 @@ def test_a_partitioned_load_reads_one_snapshot(es: ESStandin, tmp_path: Path) ->
         assert len(sorted_scrolls) == 1 and sorted_scrolls[0]["sort"][-1] == "_doc"
         assert "term" not in json.dumps(searches)  # no query per partition
     assert es.cluster.contexts == {}
+
+
+@pytest.mark.parametrize("version", ["6.8.23", "8.13.4"])
+def test_boolean_and_float_partitions(tmp_path: Path, version: str) -> None:
+    """Partitions on boolean and double fields: keyed by their text, selected back with a
+    term of the field's type (8.13), or cut from one sorted scroll (6.8)."""
+    cluster = Cluster(version)
+    docs = [(f"d{i}", {"ok": i % 2 == 0, "score": [0.1 + 0.2, -1e300, 2.5][i % 3]}) for i in range(9)]
+    docs.append(("none", {}))
+    cluster.indices["logs"] = Index(MAPPING, docs)
+    tables = (
+        "    fields: [{name: _id, type: keyword}, {name: ok, type: boolean}, {name: score, type: double}]\n"
+        "    partitions: {partition_fields: [ok, score]}"
+    )
+    with ESStandin(cluster) as es:
+        rows = load_all(settings_file(tmp_path, es.url, tables=tables), "e_table_activity")
+        searches = [json.loads(b) for b in cluster.bodies]
+    assert [(r["_id"], r["ok"], r["score"]) for r in rows] == [
+        *((f"d{i}", i % 2 == 0, [0.1 + 0.2, -1e300, 2.5][i % 3]) for i in range(9)),
+        ("none", None, None),
+    ]
+    keys = sorted(
+        str(p.parent.relative_to(tmp_path / "lake/e/activity"))
+        for p in (tmp_path / "lake/e/activity").rglob("activity.csv")
+    )
+    assert keys == [
+        "ok=__HIVE_DEFAULT_PARTITION__/score=__HIVE_DEFAULT_PARTITION__",
+        "ok=false/score=-1e%2B300",
+        "ok=false/score=0.30000000000000004",
+        "ok=false/score=2.5",
+        "ok=true/score=-1e%2B300",
+        "ok=true/score=0.30000000000000004",
+        "ok=true/score=2.5",
+    ]
+    terms = [b["query"] for b in searches if "term" in json.dumps(b.get("query"))]
+    if version < "7.12":
+        assert terms == []  # one sorted scroll
+    else:
+        assert any({"term": {"ok": True}} in t["bool"]["filter"] for t in terms)
+        assert any({"term": {"score": 2.5}} in t["bool"]["filter"] for t in terms)

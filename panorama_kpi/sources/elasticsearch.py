@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.lake.csv import encode_rows
+from panorama_kpi.lake.csv import encode_rows, render
 from panorama_kpi.settings import Field, TableSettings
 from panorama_kpi.sources.base import PartitionFilter, ScanStats, Source, TableKind
 from panorama_kpi.sources.documents import (
@@ -29,6 +30,7 @@ from panorama_kpi.sources.documents import (
     ancestors_removed,
     bucket_end,
     field_name,
+    parse_timestamp,
     sort_combos,
 )
 from panorama_kpi.sources.es_http import ESHttp, flatten_mapping, index_properties, total_hits
@@ -177,7 +179,8 @@ class ElasticsearchSource(DocumentSource):
             elif path == "_id":
                 filters.append({"ids": {"values": [value]}})
             else:
-                filters.append({"term": {path: _term(value)}})
+                kind = kind_of(self.fields_named(table, [name])[0].type)
+                filters.append({"term": {path: _term(_typed(kind, value))}})
         if since is not None and table.timestamp_field:
             stamp = since.isoformat(timespec="milliseconds") + "Z"
             filters.append(
@@ -296,6 +299,17 @@ class ElasticsearchSource(DocumentSource):
             doc.setdefault("_id", hit.get("_id"))
             yield doc
 
+    def partition_combo(
+        self, doc: Mapping[str, Any], spec: list[tuple[Field, str | None]], epoch_millis: bool = False
+    ) -> tuple[Any, ...]:
+        """As documents.py computes them, but booleans, floats and dates as their lake text
+        (the partition key's text either way): the ordered scan matches partitions by that
+        text, and `_query` turns it back into a term of the field's declared type."""
+        return tuple(
+            v if v is None or (isinstance(v, (str, int)) and not isinstance(v, bool)) else render(v)
+            for v in super().partition_combo(doc, spec, epoch_millis)
+        )
+
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         spec = self.partition_spec(table)
         docs = self._documents(table, [f for f, _g in spec], self._query(table, None, since))
@@ -364,6 +378,22 @@ def _term(value: Any) -> Any:
         value = dt.datetime(value.year, value.month, value.day)
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="microseconds") + "Z"
+    return value
+
+
+def _typed(kind: str, value: Any) -> Any:
+    """A partition value's text back as the declared type's term value."""
+    if not isinstance(value, str):
+        return value
+    if kind == "timestamp":
+        return parse_timestamp(value, epoch_millis=False) or value
+    if kind == "bool" and value in ("true", "false"):
+        return value == "true"
+    if kind == "float":
+        try:
+            return float(value) if math.isfinite(float(value)) else value
+        except ValueError:
+            return value
     return value
 
 
