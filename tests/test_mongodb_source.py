@@ -395,3 +395,40 @@ def test_a_snapshot_older_than_the_history_window_is_one_line_and_retried(tmp_pa
         f"MongoDB at 127.0.0.1:{mongo.port} keeps (SnapshotTooOld) - raise the server parameter "
         "minSnapshotHistoryWindowInSeconds (default 300) above the table's load time"
     ]
+
+
+def test_a_failed_table_leaves_its_notes_behind(mongo: MongoStandin, tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        f"""datalake: {{type: local, path: {tmp_path / "lake"}, base_prefix: m}}
+datasources:
+- type: mongodb
+  name: mongo
+  uri: "{mongo.uri}"
+  database: app
+  tables:
+  - name: gone
+    fields: [{{name: _id, type: objectid}}]
+  - name: other
+    fields: [{{name: _id, type: int}}, {{name: v, type: string}}]
+""",
+        encoding="utf-8",
+    )
+    code, out = run("--settings", str(path), "extract-and-load", "--all")
+    assert code == 1 and "FAILED mongo.gone" in out and "ok mongo.other: 1 rows" in out
+    assert run("--settings", str(path), "create-datalake-views", "-t", "other")[0] == 0
+    _code, records = run(
+        "--settings",
+        str(path),
+        "query",
+        "SELECT table_name, warnings FROM m_runs WHERE status = 'ok'",
+        "--format",
+        "json",
+    )
+    assert json.loads(records) == [
+        {
+            "table_name": "other",
+            "warnings": "mongo.other: read without a snapshot: a standalone server (snapshot reads need a replica "
+            "set or a sharded cluster); documents changed during the load may be seen in either state",
+        }
+    ]

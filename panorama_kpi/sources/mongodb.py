@@ -218,6 +218,9 @@ class MongoDBSource(DocumentSource):
                 member._snapshot = SnapshotSession(member.db.client, shared)
         try:
             yield
+        except BaseException:
+            self.drain_warnings()  # a failed table's notes must not land in the next table's record
+            raise
         finally:
             for member in members:
                 snapshot, member._snapshot = member._snapshot, None
