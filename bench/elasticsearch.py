@@ -2,7 +2,7 @@
 studentmodule-like index served by the test stand-in (tests/es_standin.py),
 at two sizes, reporting rows/s and peak RSS. Two shapes: the whole index as one
 object through a point in time (8.13), and one object per course_id through one
-scroll sorted by course_id and split as it streams (7.10, no point in time).
+scroll cut into objects as it streams (7.10, no point in time).
 
 The stand-in runs in its own process and builds each document from its
 position when a page asks for it, so it holds no index in memory and the

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from panorama_kpi import __version__
+from panorama_kpi import __version__, allocator
 from panorama_kpi.errors import PanoramaError
 
 DEFAULT_SETTINGS = "panorama_settings.yaml"
@@ -44,6 +44,7 @@ class PanoramaGroup(click.Group):
 def main(ctx: click.Context, settings_path: str, debug: bool) -> None:
     """Extract operational tables to a CSV lake and keep KPI views over it."""
     ctx.meta["panorama.debug"] = debug
+    allocator.tune()
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -404,15 +405,23 @@ def compute_kpis(ctx: click.Context, kpis: tuple[str, ...], at: str | None) -> N
 
 
 @main.command("report")
-@click.option("--out", default="kpis.html", show_default=True, help="HTML file to write.")
+@click.option("--out", help="File to write.  [default: kpis.html, or kpis.json with --format json]")
 @click.option(
     "--since",
     default="90d",
     show_default=True,
     help="History to show: an age (90d, 12w) or a date (YYYY-MM-DD).",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="html: the page; json: the same series as data.",
+)
 @click.pass_context
-def report(ctx: click.Context, out: str, since: str) -> None:
+def report(ctx: click.Context, out: str | None, since: str, fmt: str) -> None:
     """Write one self-contained HTML page of the KPI history: charts, latest values, freshness."""
     from pathlib import Path
 
@@ -425,5 +434,5 @@ def report(ctx: click.Context, out: str, since: str) -> None:
         if since[:1].isdigit() and "-" in since
         else now - parse_age(since, "--since")
     )
-    path = write_report(_settings(ctx), _engine(ctx), Path(out), start.date(), now)
+    path = write_report(_settings(ctx), _engine(ctx), Path(out or f"kpis.{fmt}"), start.date(), now, fmt)
     click.echo(f"wrote {path}")

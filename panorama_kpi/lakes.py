@@ -32,7 +32,7 @@ class LocalLake(LakeType):
     """A directory on this machine with an embedded DuckDB catalog inside it."""
 
     def storage(self, lake: DatalakeSettings) -> Storage:
-        from panorama_kpi.lake.storage import LocalStorage
+        from panorama_kpi.lake.local import LocalStorage
 
         return LocalStorage(lake.path)
 

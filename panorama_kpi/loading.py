@@ -1,6 +1,6 @@
-"""Loading one table: plan the partitions, stream each into its object, make the
-catalog follow, and say what was done. Orchestration (locks, retries, run records)
-is pipeline.py's.
+"""Loading one table: plan the partitions, have dumping.py stream each into its object,
+make the catalog follow, and say what was done. Orchestration (locks, retries, run
+records) is pipeline.py's.
 
 Plans:
 - full: every partition (first load, `--force`, a changed layout, a table without
@@ -16,18 +16,16 @@ Plans:
 from __future__ import annotations
 
 import datetime as dt
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from panorama_kpi.dumping import Dump, dump_partitions
 from panorama_kpi.engines.base import Engine, Partition
 from panorama_kpi.errors import SourceError
-from panorama_kpi.lake.csv import header_line
 from panorama_kpi.lake.layout import (
     NULL_PARTITION,
     SUFFIXES,
@@ -36,21 +34,15 @@ from panorama_kpi.lake.layout import (
     partition_prefix,
     partition_text,
 )
-from panorama_kpi.lake.long_values import delete_object, folder_of, real_pairs, write_values
+from panorama_kpi.lake.long_values import delete_object, folder_of, real_pairs
 from panorama_kpi.lake.storage import Storage
 from panorama_kpi.runs.events import Listener, Note, PartitionDone, TableStarted
 from panorama_kpi.runs.manifest import Counts, load_counts, manifest_key, save_counts
 from panorama_kpi.runs.records import RunRecord
-from panorama_kpi.settings import Settings, TableSettings, parse_interval
+from panorama_kpi.settings import Settings, TableSettings
+from panorama_kpi.settings_text import parse_interval
 from panorama_kpi.sources.base import Source
-from panorama_kpi.split_scan import dump_split, expected_prefix, scan_in_one
 from panorama_kpi.views import RawTable, raw_table
-
-
-class Cancelled(BaseException):
-    """The run was told to stop (SIGTERM, SIGINT, a lost lock): abandon the partition in flight.
-
-    A BaseException, so no `except Exception` on the way swallows it."""
 
 
 @dataclass
@@ -151,21 +143,6 @@ def to_source_time(table: TableSettings, utc: dt.datetime) -> dt.datetime:
     return local.replace(tzinfo=None)
 
 
-class _Counter:
-    """Counts rows (lines) of the chunks flowing through it; stops when cancelled."""
-
-    def __init__(self, chunks: Iterator[str], cancel: threading.Event) -> None:
-        self.chunks, self.cancel = chunks, cancel
-        self.rows = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for chunk in self.chunks:
-            if self.cancel.is_set():
-                raise Cancelled()
-            self.rows += chunk.count("\n")
-            yield chunk
-
-
 def load_table(table: TableSettings, job: TableJob) -> TableResult:
     """Load one table; raises PanoramaError on failure (nothing already in the lake is touched)."""
     started = time.monotonic()
@@ -242,37 +219,13 @@ def load_table(table: TableSettings, job: TableJob) -> TableResult:
     job.listen(TableStarted(ds.name, table.name, described, len(plan)))
 
     # ---- dump
-    header = header_line(columns)
-
-    def write_one(partition: Partition, chunks: Iterator[str]) -> tuple[str, int, int]:
-        job.checkpoint()
-        key = object_key(lake.base_prefix, raw.table, partition, raw.compression)
-        write_values(storage, folder_of(key), partition)  # before its object, as readers expect
-        body = _Counter(chunks, job.cancel)
-        size = write_object(key, _prepend(header, body))
-        return key, size, body.rows
-
-    def dump_one(src: Source, partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
-        return write_one(partition, src.dump(table, columns, where))
-
-    done: Iterator[tuple[int, str, int, int]]
-    # one ordered scan only where every partition is recognised by how the server renders
-    # its values (matching by position would trust two queries to sort alike)
-    if (
-        table.partition_fields
-        and columns
-        and all(expected_prefix(combo) is not None for combo in by_text.values())
-        and scan_in_one(source, table, len(plan), since is None)
-    ):
-        position = {texts: j for j, texts in enumerate(order)}  # by_text is in the source's order
-        in_scan_order = [(position[texts], combo) for texts, combo in by_text.items()]
-        done = dump_split(source, table, columns, in_scan_order, lambda j, c: write_one(plan[j][0], c))
-    else:
-        done = ((j, *r) for j, r in enumerate(_run_partitions(plan, job.sources, dump_one, job.cancel)))
+    dump = Dump(table, raw, columns, lake.base_prefix, job.sources, storage, job.checkpoint, job.cancel)
     keys: set[str] = set()
     written: Counts = {}
-    with storage.batch() as write_object:  # every object is in place when the block ends
-        for i, (j, key, size, rows) in enumerate(done):
+    with storage.batch() as batch:  # every object is in place when the block ends
+        for i, (j, key, size, rows) in enumerate(
+            dump_partitions(dump, batch, plan, order, by_text, since is None)
+        ):
             result.bytes += size
             result.rows += rows
             keys.add(key)
@@ -334,44 +287,6 @@ def _texts(combo: Sequence[Any], table: TableSettings) -> tuple[str, ...]:
     return texts
 
 
-def _run_partitions(
-    plan: Sequence[tuple[Partition, dict[str, Any] | None]],
-    sources: Sequence[Source],
-    dump_one: Callable[[Source, Partition, dict[str, Any] | None], tuple[str, int, int]],
-    cancel: threading.Event,
-) -> Iterator[tuple[str, int, int]]:
-    """Dump every planned partition, one per source connection at a time; the first
-    failure (or a cancellation) stops what has not started and is raised."""
-    if len(sources) < 2 or len(plan) < 2:
-        for partition, where in plan:
-            yield dump_one(sources[0], partition, where)
-        return
-    free: queue.SimpleQueue[Source] = queue.SimpleQueue()
-    for src in sources:
-        free.put(src)
-
-    def job(partition: Partition, where: dict[str, Any] | None) -> tuple[str, int, int]:
-        if cancel.is_set():
-            raise Cancelled()
-        src = free.get()
-        try:
-            return dump_one(src, partition, where)
-        finally:
-            free.put(src)
-
-    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="dump") as pool:
-        futures = [pool.submit(job, partition, where) for partition, where in plan]
-        try:
-            for future in futures:
-                yield future.result()
-        except BaseException:
-            cancel.set()  # partitions in flight stop at their next chunk, deleting their temp objects
-            raise
-        finally:
-            for future in futures:
-                future.cancel()
-
-
 def _prune(
     storage: Storage,
     engine: Engine | None,
@@ -427,8 +342,3 @@ def _remove(
     if partitions:
         engine.remove_partitions(raw, partitions)
     return len(partitions)
-
-
-def _prepend(first: str, rest: Iterator[str] | _Counter) -> Iterator[str]:
-    yield first
-    yield from rest

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from panorama_kpi.dumping import Cancelled
 from panorama_kpi.engines.base import Engine
 from panorama_kpi.errors import PanoramaError
 from panorama_kpi.lake.storage import Storage
-from panorama_kpi.loading import Cancelled, TableJob, TableResult, load_table
+from panorama_kpi.loading import TableJob, TableResult, load_table
 from panorama_kpi.runs.events import Listener, Note, TableFinished, ignore
 from panorama_kpi.runs.lock import LockBusy, RunLock, lock_key
 from panorama_kpi.runs.records import RunRecord, RunStore, new_run_id, timestamp_text

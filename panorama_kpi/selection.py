@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from panorama_kpi.errors import SettingsError
-from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings, _suggest
+from panorama_kpi.settings import DatasourceSettings, Settings, TableSettings
+from panorama_kpi.settings_text import suggest
 
 Selected = list[tuple[DatasourceSettings, TableSettings]]
 
@@ -25,5 +26,5 @@ def select(settings: Settings, all_: bool, datasource: str | None, tables: str |
     for name in names:
         if name not in known:
             where = f"datasource {datasource!r}" if datasource else "the settings"
-            raise SettingsError(f"table {name!r} is not configured in {where}{_suggest(name, known)}")
+            raise SettingsError(f"table {name!r} is not configured in {where}{suggest(name, known)}")
     return [(ds, t) for ds, t in pairs if t.name in names]

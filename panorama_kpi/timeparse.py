@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from panorama_kpi.errors import SettingsError
-from panorama_kpi.settings import parse_interval
+from panorama_kpi.settings_text import parse_interval
 
 _UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
 

@@ -127,12 +127,16 @@ def prepare(endpoint: str, bucket: str, database: str) -> None:
     client("glue").create_database(DatabaseInput={"Name": database})
 
 
-def queue_results(endpoint: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """What moto's Athena answers to the next query (it computes nothing itself)."""
+def queue_results(
+    endpoint: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], types: Sequence[str] = ()
+) -> None:
+    """What moto's Athena answers to the next query (it computes nothing itself); every
+    column is a varchar unless `types` names Athena's types."""
     data = [{"Data": [{"VarCharValue": c} for c in columns]}] + [
         {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in row]} for row in rows
     ]
-    info = [{"Name": c, "Label": c, "Type": "varchar"} for c in columns]
+    kinds = list(types) or ["varchar"] * len(columns)
+    info = [{"Name": c, "Label": c, "Type": t} for c, t in zip(columns, kinds, strict=True)]
     moto_post(
         endpoint, "/moto-api/static/athena/query-results", {"results": [{"rows": data, "column_info": info}]}
     )

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from panorama_kpi.catalog import create_tables, create_views
 from panorama_kpi.cli import main
 from panorama_kpi.engines.duckdb import DuckDBEngine
-from panorama_kpi.lake.storage import LocalStorage
+from panorama_kpi.lake.local import LocalStorage
 from panorama_kpi.pipeline import RunOptions, extract_and_load
 from panorama_kpi.settings import load_settings
 

@@ -257,6 +257,7 @@ def _demo_settings(path: Path, db: Path, lake: dict[str, Any]) -> Path:
     raw["datalake"].update(lake)
     raw["datasources"][0]["database"] = str(db)
     raw["kpi_views"] = [str(ROOT / "sql" / "views")]
+    raw["kpis"] = [str(ROOT / "sql" / "kpis")]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
 

@@ -459,19 +459,29 @@ def test_partitions_derived_from_a_date(tmp_path: Path, version: str) -> None:
     assert keys == ["day=2024-02-29", "day=2024-03-01", "day=2024-03-02", "day=__HIVE_DEFAULT_PARTITION__"]
 
 
-def test_a_partitioned_load_reads_one_snapshot(es: ESStandin, tmp_path: Path) -> None:
+@pytest.mark.parametrize("plan", ["routed", "sorted"])
+def test_a_partitioned_load_reads_one_snapshot(
+    es: ESStandin, tmp_path: Path, plan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A full load of a partitioned table sees the index at one moment: a document
     indexed once the dump has started is in no partition. Before 7.12 the whole table
-    is one scroll sorted by the partition field and cut into objects as it streams;
+    is one scroll cut into objects as it streams (in index order, routed to open
+    objects; or, when too many objects would be open, sorted by the partition field);
     from 7.12 every partition query reads the table's one point in time."""
+    if plan == "sorted":
+        monkeypatch.setattr("panorama_kpi.dumping.open_budget", lambda: 0)
     path = settings_file(tmp_path, es.url, tables="    partitions: {partition_fields: [site]}")
     assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
     late = ("late", {"site": "c", "text": "indexed during the dump"})
 
     def index_late(method: str, path: str, body: Any) -> None:
-        dumping = isinstance(body, dict) and (
+        if not isinstance(body, dict):
+            return
+        source = body.get("_source")
+        dumping = (
             body.get("sort", [None])[0] == {"site": {"order": "asc", "missing": "_last"}}
             or "term" in json.dumps(body.get("query"))
+            or (isinstance(source, dict) and source.get("includes") != ["site"])  # not the partition list
         )
         if dumping and late not in es.cluster.indices["logs-2024"].docs:
             es.cluster.indices["logs-2024"].docs.append(late)
@@ -489,9 +499,13 @@ def test_a_partitioned_load_reads_one_snapshot(es: ESStandin, tmp_path: Path) ->
     if es.cluster.version >= "7.12":
         assert [r for r in es.cluster.requests if r == ("POST", "/logs/_pit")] == [("POST", "/logs/_pit")]
     else:
-        sorted_scrolls = [b for b in searches if b["sort"][0] != "_doc"]
-        assert len(sorted_scrolls) == 1 and sorted_scrolls[0]["sort"][-1] == "_doc"
         assert "term" not in json.dumps(searches)  # no query per partition
+        listing, data = searches  # the partition list, then the one scroll of the table
+        assert listing["sort"] == ["_doc"] and listing["_source"] == {"includes": ["site"]}
+        if plan == "sorted":
+            assert data["sort"] == [{"site": {"order": "asc", "missing": "_last"}}, "_doc"]
+        else:
+            assert data["sort"] == ["_doc"]
     assert es.cluster.contexts == {}
 
 

@@ -56,14 +56,19 @@ def build_lake(tmp: Path, database: Path, datasource: dict[str, Any] | None = No
         raw["datasources"] = [{**datasource, "tables": tables}]
     path = tmp / "settings.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return build(path)
+
+
+def build(settings: Path) -> Path:
+    """Tables, a full load and the views of a site's settings."""
     for command in (
         ["create-datalake-tables", "--all"],
         ["extract-and-load", "--all", "--force"],
         ["create-datalake-views", "--all"],
     ):
-        result = run(path, *command)
+        result = run(settings, *command)
         assert result.exit_code == 0, (command, result.output)
-    return path
+    return settings
 
 
 @pytest.fixture(scope="module")

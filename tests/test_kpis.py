@@ -46,21 +46,17 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    """A SQLite source with table t, loaded into a local lake; KPIs go in tmp_path/kpis."""
-    db = tmp_path / "src.sqlite3"
+def t_site(settings: Path, datalake: str, db: Path, rows: list[tuple[Any, ...]], kpis: Path) -> Path:
+    """Settings of a site whose SQLite source `db` has table t with `rows`, KPIs in `kpis`;
+    `datalake` is the inline mapping of the datalake block."""
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE t (id INTEGER, grp VARCHAR, amount DOUBLE, created DATETIME)")
-    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", ROWS)
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)
     conn.commit()
     conn.close()
-    settings = write(
-        tmp_path,
-        "settings.yaml",
-        f"""datalake: {{type: local, path: {tmp_path / "lake"}, base_prefix: site,
-  base_partitions: [{{name: lms, value: one.example.com}}]}}
-kpis: [{tmp_path / "kpis"}]
+    settings.write_text(
+        f"""datalake: {datalake}
+kpis: [{kpis}]
 datasources:
 - type: sqlite
   name: src
@@ -70,6 +66,21 @@ datasources:
     fields: [{{name: id, type: int}}, {{name: grp, type: varchar}}, {{name: amount, type: double}},
              {{name: created, type: datetime}}]
 """,
+        encoding="utf-8",
+    )
+    return settings
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A SQLite source with table t, loaded into a local lake; KPIs go in tmp_path/kpis."""
+    settings = t_site(
+        tmp_path / "settings.yaml",
+        f"{{type: local, path: {tmp_path / 'lake'}, base_prefix: site,\n"
+        "  base_partitions: [{name: lms, value: one.example.com}]}",
+        tmp_path / "src.sqlite3",
+        ROWS,
+        tmp_path / "kpis",
     )
     for command in ("create-datalake-tables", "extract-and-load", "create-datalake-views"):
         result = cli(settings, command, "--all")

@@ -15,7 +15,7 @@ import pytest
 
 from panorama_kpi.catalog import create_tables, create_views
 from panorama_kpi.engines.duckdb import DuckDBEngine
-from panorama_kpi.lake.storage import LocalStorage
+from panorama_kpi.lake.local import LocalStorage
 from panorama_kpi.pipeline import RunOptions, extract_and_load
 from panorama_kpi.settings import DatalakeSettings, DatasourceSettings, Settings, TableSettings
 from panorama_kpi.sources import open_source

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from panorama_kpi.cli import main
 from panorama_kpi.lake.csv import encode_row, header_line
-from panorama_kpi.lake.storage import LocalStorage
+from panorama_kpi.lake.local import LocalStorage
 from panorama_kpi.runs.lock import RunLock, lock_key
 from panorama_kpi.runs.records import RunRecord, parse_record
 from tests.servers import DBServer

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from panorama_kpi.errors import SettingsError
-from panorama_kpi.settings import load_settings, parse_interval
+from panorama_kpi.settings import load_settings
+from panorama_kpi.settings_text import parse_interval
 
 COMPAT = Path(__file__).resolve().parent / "fixtures" / "panorama_elt"
 REPO = Path(__file__).resolve().parents[1]

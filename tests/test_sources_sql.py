@@ -282,7 +282,7 @@ def test_mysql_fallback_reader_gives_the_same_lines(
     mysql_source: Source, mysql_tables: dict[int, list[Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast = sorted(dump_lines(mysql_source, "hostile", list(MYSQL_COLUMNS)))
-    monkeypatch.setattr("panorama_kpi.sources.mysql._fast_path_ok", lambda conn, cur: False)
+    monkeypatch.setattr("panorama_kpi.sources.mysql.fast_path_ok", lambda conn, cur: False)
     assert sorted(dump_lines(mysql_source, "hostile", list(MYSQL_COLUMNS))) == fast
 
 

@@ -13,7 +13,7 @@ from panorama_kpi.engines.duckdb import DuckDBEngine
 from panorama_kpi.errors import EngineError, SettingsError
 from panorama_kpi.lake.csv import encode_rows, header_line
 from panorama_kpi.lake.layout import object_key
-from panorama_kpi.lake.storage import LocalStorage
+from panorama_kpi.lake.local import LocalStorage
 from panorama_kpi.settings import (
     BasePartition,
     DatalakeSettings,

@@ -31,9 +31,14 @@ log = logging.getLogger(__name__)
 # (nullstr is a line break, which a parsed field can never contain). Escaping can
 # triple a value's size, so lines may be far longer than DuckDB's 2 MB default. Files
 # written before columns were added at the end read them as NULL, as Athena does.
+# The buffer is sized explicitly: its default, 16 lines of the longest, asked for 16 GiB
+# when one read spans several gzip-compressed objects (and failed); it is reserved as
+# lines need it, not up front.
+_MAX_LINE = 1 << 30
 _CSV_OPTIONS = (
     "delim=',', quote='\"', escape='\\', header=true, strict_mode=false, auto_detect=false, "
-    "nullstr=chr(10), parallel=false, max_line_size=1073741824, null_padding=true"
+    f"nullstr=chr(10), parallel=false, max_line_size={_MAX_LINE}, buffer_size={_MAX_LINE + 1}, "
+    "null_padding=true"
 )
 
 

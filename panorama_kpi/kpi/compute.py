@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,8 +138,8 @@ def compute_one(
     at: dt.datetime,
 ) -> int:
     """Run one KPI and replace its object for the snapshot; returns the rows written."""
-    sql, params = check_syntax(kpi, tables)
-    columns, rows = engine.query(sql, [snapshot_param(at)] * params)
+    rendered = check_syntax(kpi, tables, settings.datalake.base_partitions)
+    columns, rows = engine.query(rendered.sql, rendered.bind(snapshot_param(at)))
     counted = [0]
     storage.write(snapshot_key(settings, at, kpi.name), _rows(kpi, _Shape(kpi, columns), rows, at, counted))
     return counted[0]
@@ -178,8 +179,9 @@ def compute_kpis(
         try:
             rows = compute_one(kpi, tables, settings, engine, storage, at)
         except PanoramaError as exc:
-            where = "" if str(exc).startswith(kpi.where) else f" ({kpi.where})"
-            results.append(KpiResult(kpi.name, error=f"KPI {kpi.name}{where}: {exc}"))
+            message = re.sub(r"\s*[\r\n]+\s*", " ", str(exc))  # one line, whatever the engine said
+            where = "" if message.startswith(kpi.where) else f" ({kpi.where})"
+            results.append(KpiResult(kpi.name, error=f"KPI {kpi.name}{where}: {message}"))
             continue
         written.append(snapshot_partition(settings, at, kpi.name))
         results.append(KpiResult(kpi.name, rows=rows))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ from typing import Any
 import sqlglot
 
 from panorama_kpi.errors import SettingsError
-from panorama_kpi.kpi.template import TableNamer, render
-from panorama_kpi.settings import Settings
+from panorama_kpi.kpi.template import Rendered, TableNamer, render
+from panorama_kpi.settings import BasePartition, Settings
 
 HEADER_KEYS = ("name", "description", "unit", "value", "numerator", "denominator", "aggregation")
 AGGREGATIONS = ("last", "sum", "ratio")
@@ -48,10 +49,10 @@ class KpiDefinition:
     denominator: str | None = None
     aggregation: str = "last"  # how snapshots combine over a span: last | sum | ratio
 
-    def render(self, tables: TableNamer) -> tuple[str, int]:
-        """(SQL with placeholders substituted, how many snapshot parameters it binds)."""
-        out = render(self.sql, tables, self.where, allow_snapshot=True)
-        return out.sql.rstrip().rstrip(";"), out.snapshot_params
+    def render(self, tables: TableNamer, site: Sequence[BasePartition] = ()) -> Rendered:
+        """The query with its placeholders substituted, its tables restricted to `site`."""
+        out = render(self.sql, tables, self.where, allow_snapshot=True, site=site)
+        return Rendered(out.sql.rstrip().rstrip(";"), out.params)
 
 
 def _build(values: dict[str, Any], sql: str, where: str) -> KpiDefinition:
@@ -162,15 +163,16 @@ def load_kpis(settings: Settings) -> tuple[list[KpiDefinition], list[str]]:
     return unique, problems
 
 
-def check_syntax(kpi: KpiDefinition, tables: TableNamer) -> tuple[str, int]:
+def check_syntax(kpi: KpiDefinition, tables: TableNamer, site: Sequence[BasePartition] = ()) -> Rendered:
     """The rendered query, if it parses as one Athena SELECT; else SettingsError with the line."""
     from panorama_kpi.views import parse_error_line
 
-    sql, params = kpi.render(tables)
+    rendered = kpi.render(tables, site)
+    sql = rendered.sql
     try:
         statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     except sqlglot.errors.ParseError as exc:
         raise SettingsError(f"{kpi.where}: not valid Athena SQL: {parse_error_line(exc)}") from None
     if len(statements) != 1 or not isinstance(statements[0], sqlglot.exp.Query):
         raise SettingsError(f"{kpi.where}: expected one SELECT")
-    return sql, params
+    return rendered

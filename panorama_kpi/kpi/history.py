@@ -68,38 +68,48 @@ def snapshot_key(settings: Settings, snapshot: dt.datetime, kpi: str) -> str:
 
 
 def periods_view_sql(settings: Settings) -> str:
-    """The history over days, ISO weeks (from Monday) and calendar months, each KPI combined by
-    its aggregation: `ratio` = sum(numerator) / sum(denominator), `sum` = sum(value), `last` =
-    the value of the period's last snapshot."""
+    """The history over days, ISO weeks (from Monday) and calendar months.
+
+    A KPI computed several times a day (an hourly schedule) counts once per day: only
+    each day's last snapshot enters a span, so adding days never counts a window twice.
+    The days then combine by the KPI's aggregation: `ratio` = sum(numerator) /
+    sum(denominator), `sum` = sum(value), `last` = the value of the period's last snapshot.
+    """
     base = [quote_ident(p.name) for p in settings.datalake.base_partitions]
     keys = ", ".join([*base, "kpi", "dimensions"])
-    columns = ", ".join([*base, "kpi", "dimensions", "snapshot_time", *(c for c, _ in COLUMNS[2:7])])
+    last = ",\n    ".join(f"max_by({c}, snapshot_time) AS {c}" for c, _ in COLUMNS[2:7])
+    days = (
+        f"  SELECT {keys}, snapshot_date,\n    {last},\n"
+        "    count(*) AS snapshots, min(snapshot_time) AS first_snapshot, max(snapshot_time) AS last_snapshot\n"
+        f"  FROM {quote_ident(HISTORY_VIEW)}\n  GROUP BY {keys}, snapshot_date"
+    )
+    columns = ", ".join([keys, *(c for c, _ in COLUMNS[2:7]), "snapshots", "first_snapshot", "last_snapshot"])
     spans = "\n  UNION ALL\n".join(
-        f"  SELECT '{period}' AS period, {start} AS period_start, {columns} FROM {quote_ident(HISTORY_VIEW)}"
+        f"  SELECT '{period}' AS period, {start} AS period_start, {columns} FROM days"
         for period, start in (
             ("day", "snapshot_date"),
             ("week", "CAST(date_trunc('week', snapshot_date) AS DATE)"),
             ("month", "CAST(date_trunc('month', snapshot_date) AS DATE)"),
         )
     )
+    aggregation = "max_by(aggregation, last_snapshot)"  # the latest definition's
 
     def combined(column: str) -> str:
-        return (
-            f"CASE WHEN max(aggregation) = 'last' THEN max_by({column}, snapshot_time) ELSE sum({column}) END"
-        )
+        return f"CASE WHEN {aggregation} = 'last' THEN max_by({column}, last_snapshot) ELSE sum({column}) END"
 
     return (
         f"CREATE OR REPLACE VIEW {quote_ident(PERIODS_VIEW)} AS\n"
-        f"WITH spans AS (\n{spans}\n)\n"
+        f"WITH days AS (\n{days}\n),\nspans AS (\n{spans}\n)\n"
         f"SELECT {keys}, period, period_start,\n"
-        "  count(*) AS snapshots, min(snapshot_time) AS first_snapshot, max(snapshot_time) AS last_snapshot,\n"
-        "  CASE max(aggregation)\n"
-        "    WHEN 'ratio' THEN sum(numerator) / nullif(sum(denominator), 0)\n"
+        "  sum(snapshots) AS snapshots, count(*) AS days,\n"
+        "  min(first_snapshot) AS first_snapshot, max(last_snapshot) AS last_snapshot,\n"
+        f"  CASE {aggregation}\n"
+        "    WHEN 'ratio' THEN CAST(sum(numerator) AS DOUBLE) / nullif(CAST(sum(denominator) AS DOUBLE), 0)\n"
         "    WHEN 'sum' THEN sum(value)\n"
-        "    ELSE max_by(value, snapshot_time) END AS value,\n"
+        "    ELSE max_by(value, last_snapshot) END AS value,\n"
         f"  {combined('numerator')} AS numerator,\n"
         f"  {combined('denominator')} AS denominator,\n"
-        "  max(unit) AS unit, max(aggregation) AS aggregation\n"
+        f"  max_by(unit, last_snapshot) AS unit, {aggregation} AS aggregation\n"
         f"FROM spans\nGROUP BY {keys}, period, period_start"
     )
 

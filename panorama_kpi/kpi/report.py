@@ -20,6 +20,7 @@ from panorama_kpi.engines.base import Engine
 from panorama_kpi.errors import EngineError
 from panorama_kpi.kpi.definitions import load_kpis
 from panorama_kpi.kpi.history import HISTORY_VIEW, PERIODS_VIEW
+from panorama_kpi.kpi.template import site_condition
 from panorama_kpi.runs.table import runs_table
 from panorama_kpi.settings import Settings
 from panorama_kpi.timeparse import utcnow
@@ -58,9 +59,8 @@ def series_label(dimensions: str | None) -> str:
 
 
 def _site_filter(settings: Settings) -> tuple[str, list[str]]:
-    parts = settings.datalake.base_partitions
-    where = " AND ".join(f"{quote_ident(p.name)} = ?" for p in parts)
-    return (f" AND {where}" if where else ""), [p.value for p in parts]
+    where, values = site_condition(settings.datalake.base_partitions)
+    return (f" AND {where}" if where else ""), values
 
 
 def _scalar(engine: Engine, sql: str, params: list[Any]) -> Any:
@@ -140,6 +140,7 @@ def report_data(settings: Settings, engine: Engine, since: dt.date, now: dt.date
             )
     runs = quote_ident(settings.view_name(runs_table(settings)))
     return {
+        "site": {p.name: p.value for p in settings.datalake.base_partitions},  # sites may share a lake
         "generated": f"{now:%Y-%m-%d %H:%M}",
         "since": since.isoformat(),
         "last_loaded": _text_time(
@@ -175,16 +176,31 @@ def render_html(data: dict[str, Any], title: str) -> str:
     return re.sub("|".join(parts), lambda m: parts[m.group(0)], template)
 
 
+def render_json(data: dict[str, Any], _title: str) -> str:
+    """The page's numbers alone, for other tools (dashboards, scripts) to read."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1) + "\n"
+
+
+FORMATS = {"html": render_html, "json": render_json}
+
+
 def write_report(
-    settings: Settings, engine: Engine, out: Path, since: dt.date, now: dt.datetime | None = None
+    settings: Settings,
+    engine: Engine,
+    out: Path,
+    since: dt.date,
+    now: dt.datetime | None = None,
+    fmt: str = "html",
 ) -> Path:
+    """Write the report as `fmt` (one of FORMATS), replacing `out` in one step."""
     from panorama_kpi.kpi.compute import ensure_history
 
     now = now or utcnow()
     ensure_history(settings, engine)  # a site with no history yet gets an empty page
     data = report_data(settings, engine, since, now)
+    site = ", ".join(f"{k}={v}" for k, v in data["site"].items())
     title = settings.datalake.base_prefix or settings.datalake.datalake_database
-    text = render_html(data, title)
+    text = FORMATS[fmt](data, f"{title} ({site})" if site else title)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -9,33 +9,39 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
-import hashlib
-import os
-import tempfile
-import threading
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from panorama_kpi.errors import LakeError
+from panorama_kpi.lake.batch import Batch
+
+
+class Encoder:
+    """An object's text as stored: UTF-8, gzip-compressed on the fly when the key ends in .gz."""
+
+    def __init__(self, key: str) -> None:
+        # wbits 31: a gzip member, as gunzip and Athena read
+        self.gz = zlib.compressobj(6, zlib.DEFLATED, 31) if key.endswith(".gz") else None
+
+    def encode(self, text: str) -> bytes:
+        data = text.encode("utf-8")
+        return data if self.gz is None else self.gz.compress(data)
+
+    def finish(self) -> bytes:
+        return b"" if self.gz is None else self.gz.flush()
 
 
 def encoded(key: str, chunks: Iterable[str]) -> Iterator[bytes]:
-    """UTF-8 bytes of the chunks, gzip-compressed on the fly when the key ends in .gz."""
-    if not key.endswith(".gz"):
-        for chunk in chunks:
-            yield chunk.encode("utf-8")
-        return
-    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member, as gunzip and Athena read
+    """The stored bytes of an object made of these chunks (see Encoder)."""
+    encoder = Encoder(key)
     for chunk in chunks:
-        out = gz.compress(chunk.encode("utf-8"))
-        if out:
-            yield out
-    yield gz.flush()
+        data = encoder.encode(chunk)
+        if data:
+            yield data
+    tail = encoder.finish()
+    if tail:
+        yield tail
 
 
 @dataclass(frozen=True)
@@ -49,16 +55,19 @@ class Versioned:
 
 
 class Storage(ABC):
+    #: Whether a batch can hold many objects open and append to each (`Batch.open`).
+    writes_in_place = False
+
     @abstractmethod
     def write(self, key: str, chunks: Iterable[str]) -> int:
         """Stream text chunks into `key` (UTF-8), replacing it atomically. Returns bytes stored."""
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[Callable[[str, Iterable[str]], int]]:
-        """A `write` for many objects in a row (a table's partitions). An object may become
-        visible only when the block ends, which waits for all of them and raises the first
-        failure; each is still replaced atomically."""
-        yield self.write
+    def batch(self) -> Iterator[Batch]:
+        """Many objects in a row (a table's partitions; see lake/batch.py). An object may
+        become visible only when the block ends, which waits for all of them and raises the
+        first failure; each is still replaced atomically."""
+        yield Batch(self.write)
 
     @abstractmethod
     def read_text(self, key: str) -> str | None:
@@ -103,193 +112,3 @@ class Storage(ABC):
 
     @abstractmethod
     def uri(self, key: str = "") -> str: ...
-
-
-#: Objects a local lake flushes to disk and renames at once inside a batch.
-COMMIT_THREADS = 8
-
-
-def _commit(fd: int, tmp: str, path: Path) -> None:
-    """Flush a complete temporary file (open as `fd`) to disk, close it, rename it over `path`."""
-    try:
-        os.fsync(fd)
-        os.fchmod(fd, 0o644)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException as exc:
-        _discard(fd, tmp)
-        if isinstance(exc, OSError):
-            raise LakeError(f"cannot write {path}: {exc.strerror}") from None
-        raise
-
-
-def _discard(fd: int, tmp: str) -> None:
-    with contextlib.suppress(OSError):
-        if fd >= 0:
-            os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(tmp)
-
-
-class LocalStorage(Storage):
-    """A directory on this machine."""
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).resolve()
-
-    def _path(self, key: str) -> Path:
-        # normalised as text: keys never hold symlinks, and resolving one costs a stat per
-        # folder level, per object (a visible cost with thousands of partitions)
-        root = str(self.root)
-        path = os.path.normpath(os.path.join(root, key))
-        if path != root and not path.startswith(root.rstrip(os.sep) + os.sep):
-            raise LakeError(f"object key {key!r} escapes the lake directory")
-        return Path(path)
-
-    def uri(self, key: str = "") -> str:
-        return str(self.root / key)
-
-    def write(self, key: str, chunks: Iterable[str]) -> int:
-        path, fd, tmp, written = self._write_temporary(key, chunks)
-        _commit(fd, tmp, path)
-        return written
-
-    def _write_temporary(self, key: str, chunks: Iterable[str]) -> tuple[Path, int, str, int]:
-        """Write `chunks` into a new temporary file beside `key`'s path; returns it still
-        open (its descriptor), not yet flushed to disk."""
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        except OSError as exc:
-            raise LakeError(f"cannot write to the lake at {path.parent}: {exc.strerror}") from None
-        written = 0
-        try:
-            with os.fdopen(fd, "wb", buffering=1 << 20, closefd=False) as out:
-                for data in encoded(key, chunks):
-                    out.write(data)
-                    written += len(data)
-        except BaseException as exc:
-            _discard(fd, tmp)
-            if isinstance(exc, OSError):
-                raise LakeError(f"cannot write {path}: {exc.strerror}") from None
-            raise
-        return path, fd, tmp, written
-
-    # Each object is flushed to disk before its rename, so a crash never leaves a renamed
-    # but empty object. One fsync waits milliseconds on many disks, which dominated a
-    # load of thousands of small partitions; several at once cost little more than one.
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[Callable[[str, Iterable[str]], int]]:
-        pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="commit")
-        slots = threading.BoundedSemaphore(4 * COMMIT_THREADS)  # temporary files not yet committed
-        pending: list[Future[None]] = []
-
-        def commit(fd: int, tmp: str, path: Path) -> None:
-            try:
-                _commit(fd, tmp, path)
-            finally:
-                slots.release()
-
-        def write(key: str, chunks: Iterable[str]) -> int:
-            path, fd, tmp, written = self._write_temporary(key, chunks)
-            slots.acquire()
-            pending.append(pool.submit(commit, fd, tmp, path))
-            return written
-
-        try:
-            yield write
-        finally:
-            pool.shutdown(wait=True)
-        for future in pending:
-            future.result()  # the first failure, once every object had its chance
-
-    def read_text(self, key: str) -> str | None:
-        try:
-            return self._path(key).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-
-    def list(self, prefix: str) -> Iterator[str]:
-        base = self._path(prefix) if prefix else self.root
-        if not base.is_dir():
-            return
-        for dirpath, _dirs, files in os.walk(base):
-            for name in sorted(files):
-                if not name.endswith(".tmp"):
-                    yield str(Path(dirpath, name).relative_to(self.root).as_posix())
-
-    def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
-
-    # Compare-and-swap runs under an flock on one guard file: every process using
-    # this lake directory takes it for the few microseconds a swap lasts.
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        path = self._path("_panorama/.guard")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def create_exclusive(self, key: str, text: str) -> bool:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._guard():
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-        return True
-
-    def read_versioned(self, key: str) -> Versioned | None:
-        path = self._path(key)
-        try:
-            data = path.read_bytes()
-            mtime = path.stat().st_mtime
-        except FileNotFoundError:
-            return None
-        modified = dt.datetime.fromtimestamp(mtime, dt.UTC).replace(tzinfo=None)
-        return Versioned(data.decode("utf-8", "replace"), hashlib.sha256(data).hexdigest(), modified)
-
-    def _current_token(self, key: str) -> str | None:
-        found = self.read_versioned(key)
-        return None if found is None else found.token
-
-    def replace_if(self, key: str, text: str, token: str) -> bool:
-        with self._guard():
-            if self._current_token(key) != token:
-                return False
-            self.write(key, [text])
-        return True
-
-    def delete_if(self, key: str, token: str) -> bool:
-        with self._guard():
-            if self._current_token(key) != token:
-                return False
-            self.delete(key)
-        return True
-
-    def remove_temporaries(self, prefix: str) -> int:
-        base = self._path(prefix) if prefix else self.root
-        removed = 0
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                if name.startswith(".") and name.endswith(".tmp"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(os.path.join(dirpath, name))
-                        removed += 1
-        return removed
-
-    def check(self) -> str:
-        key = "_panorama/connection-test"
-        self.write(key, ["ok\n"])
-        self.delete(key)
-        return f"local lake at {self.root} is writable"

@@ -136,10 +136,11 @@ class Source(ABC):
         None keeps one dump per partition."""
         return None
 
-    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
-        """The whole table as `dump` gives it, ordered by table.partition_fields' exact values
-        (the order of `partition_values`) with those values as leading fields of each line.
-        Only called on sources whose `scan_stats` is not None."""
+    def dump_keyed(self, table: TableSettings, columns: Sequence[str], ordered: bool) -> Iterator[str]:
+        """The whole table as `dump` gives it, with table.partition_fields' values as leading
+        fields of each line: in the table's own order, or (`ordered`) by those exact values
+        in the order of `partition_values`. Only called on sources whose `scan_stats` is not
+        None."""
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook

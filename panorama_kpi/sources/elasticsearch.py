@@ -331,21 +331,22 @@ class ElasticsearchSource(DocumentSource):
     def scan_stats(self, table: TableSettings) -> ScanStats | None:
         """Before 7.12 (no point in time) a full load reads the table through one scroll,
         one search context and so one snapshot, cut into partitions as it streams (see
-        `dump_ordered`); a scroll per partition would read each at another moment. From
+        `dump_keyed`); a scroll per partition would read each at another moment. From
         7.12 the partitions share the table's point in time: one query each."""
         if self.uses_pit or not table.partition_fields:
             return None
         # the estimate (for the debug log) is what listing the partitions counted
         return ScanStats(rows=self._counted.get(table.name, 0), indexed=False)
 
-    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
-        """The whole table through one scroll sorted by the partition fields' values (a
-        derived partition: by its timestamp), then `_doc`; each line starts with the
-        document's partition values, computed as `partition_values` computes them, so
-        split_scan cuts the stream into one object per partition (one open at a time)."""
+    def dump_keyed(self, table: TableSettings, columns: Sequence[str], ordered: bool) -> Iterator[str]:
+        """The whole table through one scroll, each line starting with the document's
+        partition values as `partition_values` computes them, so split_scan cuts the
+        stream into objects: in index order (`_doc`, the cheapest scroll), or (`ordered`)
+        sorted by the partition fields' values (a derived partition: by its timestamp)
+        then `_doc`, so one object is open at a time."""
         spec = self.partition_spec(table)
         fields = self.fields_named(table, columns)
-        sort = [{f.path or f.name: {"order": "asc", "missing": "_last"}} for f, _g in spec]
+        sort = [{f.path or f.name: {"order": "asc", "missing": "_last"}} for f, _g in spec] if ordered else []
         docs = self._documents(table, [*fields, *(f for f, _g in spec)], {"match_all": {}}, sort)
         rows = DocumentRows(fields, kind_of, epoch_millis=True, scalar_is_array=self.scalar_is_array)
         combos: deque[tuple[Any, ...]] = deque()

@@ -1,49 +1,30 @@
 """MySQL / MariaDB source (pymysql).
 
-Wire shape. The server sends one *binary* string per row: the fields' canonical
-text joined by the byte 0xFF, NULL as the byte 0xFE. Neither byte occurs in UTF-8,
-so they cannot collide with data (every text column reaches the row as UTF-8:
-utf8mb4/utf8mb3/ascii columns as stored, others through CONVERT ... USING utf8mb4).
-Python then turns a batch of rows into CSV lines with a handful of C-speed
-single-byte `bytes.replace` calls and one UTF-8 decode. Measured on a 1M-row table,
-letting MariaDB escape instead (REPLACE on quotes, backslashes, line breaks) cost
-more server CPU than the whole native dump; this shape costs about one IFNULL and
-one CONCAT_WS per row.
-
-Rows are read straight off pymysql's socket buffer (`_raw_rows`): pymysql's own
-unbuffered reading spends several microseconds per row in Python, which alone
-caps it near 0.4x the native client. The fast reader only relies on the documented
-wire protocol (packet header, length-encoded string, EOF/ERR packets) and on the
-two connection attributes pymysql uses for it; if they are missing it falls back
-to `SSCursor.fetchmany`.
+How rows are read and rendered is mysql_wire.py's.
 
 `describe` reports information_schema's DATA_TYPE (as panorama-elt did), with the
 precision of decimals (`decimal(10,2)`) and ` unsigned` on unsigned integers.
-
-Canonical text per column type (information_schema DATA_TYPE):
-  integers, decimal, double, year, date, time  the server's text (double: shortest
-                                               round-trip digits, e.g. 1e300, 0.1)
-  float                                        widened to double: exact value of the
-                                               stored float (0.1 -> 0.10000000149011612)
-  bit                                          the integer value
-  datetime, timestamp                          YYYY-MM-DD HH:MM:SS.ffffff, session
-                                               time zone +00:00 (TIMESTAMP in UTC)
-  binary, varbinary, *blob                     base64, no line breaks
-  geometry types                               WKT (ST_AsText)
-  strings, enum, set, json, others             their text, as UTF-8
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.sources.base import ScanStats, TableKind
+from panorama_kpi.sources.mysql_wire import (
+    INTEGERS,
+    TooLarge,
+    fast_path_ok,
+    fetch_batches,
+    line_sql,
+    raw_rows,
+    to_csv,
+)
 from panorama_kpi.sources.sql import (
     CHUNK_BYTES,
     CONNECT_TIMEOUT,
@@ -55,154 +36,6 @@ from panorama_kpi.sources.sql import (
 )
 
 log = logging.getLogger(__name__)
-
-# fmt: off
-_UTF8_CHARSETS = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
-_AS_IS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "double",
-          "real", "year", "date", "time"}
-_INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
-_BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
-_GEOMETRY = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-             "geometrycollection", "geomcollection"}
-_TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
-# fmt: on
-
-SEP, NUL, EOL = b"\xff", b"\xfe", b"\xfd"
-_SEP_SQL, _NULL_SQL = "_binary X'FF'", "_binary X'FE'"
-_LF_SQL = "_utf8mb4 X'0A'"
-
-_HEADER = struct.Struct("<I").unpack_from
-_MAX_PACKET = 0xFFFFFF
-
-
-def render_sql(col: Column, quote: str) -> str:
-    """Expression giving the column's canonical text (NULL stays NULL)."""
-    t = col.type.split("(")[0].split(" ")[0]
-    charset, dt_precision = col.detail
-    if t in _AS_IS:
-        return quote
-    if t == "float":
-        return f"({quote} + 0e0)"
-    if t == "bit":
-        return f"({quote} + 0)"
-    if t in ("datetime", "timestamp"):
-        zeros = 6 - (dt_precision or 0)
-        if zeros <= 0:
-            return quote
-        return f"CONCAT({quote}, '{'.' if zeros == 6 else ''}{'0' * zeros}')"
-    if t in _BINARY:
-        return f"REPLACE(TO_BASE64({quote}), {_LF_SQL}, '')"
-    if t in _GEOMETRY:
-        return f"ST_AsText({quote})"
-    if t in _TEXT and (charset or "").lower() in _UTF8_CHARSETS:
-        return quote
-    if t in _TEXT:
-        return f"CONVERT({quote} USING utf8mb4)"
-    return f"CAST({quote} AS CHAR)"  # json, uuid, inet6...: their text, in the connection's utf8mb4
-
-
-def line_sql(columns: Sequence[Column], quote: Any) -> str:
-    """One binary string per row: fields joined by 0xFF, NULL as 0xFE."""
-    parts = []
-    for col in columns:
-        expr = render_sql(col, quote(col.name))
-        if col.nullable or expr != quote(col.name):
-            expr = f"IFNULL(CAST({expr} AS BINARY), {_NULL_SQL})"
-        parts.append(expr)
-    return f"CONCAT_WS({_SEP_SQL}, {', '.join(parts)})"
-
-
-def to_csv(rows: list[bytes], ncols: int) -> str:
-    """CSV lines of a batch of rows in the wire shape above."""
-    body = EOL.join(rows)
-    if body.count(SEP) != len(rows) * (ncols - 1) or body.count(EOL) != len(rows) - 1:
-        raise ValueError("a field holds bytes that are not UTF-8 text")
-    body = (
-        body.replace(b"\\", b"\\\\b")
-        .replace(b"\n", b"\\\\n")
-        .replace(b"\r", b"\\\\r")
-        .replace(b'"', b'\\"')
-        .replace(SEP, b'","')
-        .replace(NUL, b"\\\\N")
-        .replace(EOL, b'"\n"')
-    )
-    return (b'"' + body + b'"\n').decode("utf-8")
-
-
-def _raw_rows(conn: Any, result: Any, chunk_bytes: int) -> Iterator[list[bytes]]:
-    """Batches of row payloads of the unbuffered one-column result pending on `conn`.
-
-    At the end `result` (pymysql's) is closed the way pymysql closes it, with the
-    EOF packet's warning count.
-    """
-    import pymysql
-
-    rfile, seq = conn._rfile, conn._next_seq_id
-    buf, pos, taken = b"", 0, 0
-    rows: list[bytes] = []
-    append = rows.append
-    pending: list[bytes] = []  # pieces of a row longer than one packet
-    while True:
-        end = len(buf)
-        while pos + 4 <= end:
-            header = _HEADER(buf, pos)[0]
-            length = header & _MAX_PACKET
-            start = pos + 4
-            stop = start + length
-            if stop > end:
-                break
-            if header >> 24 != seq:
-                raise pymysql.err.InternalError(
-                    f"packet sequence number wrong: got {header >> 24}, expected {seq}"
-                )
-            seq = (seq + 1) & 0xFF
-            pos = stop
-            if length == _MAX_PACKET or pending:
-                pending.append(buf[start:stop])
-                if length == _MAX_PACKET:
-                    continue
-                payload = b"".join(pending)
-                pending.clear()
-                first = payload[0]
-                skip = {0xFC: 3, 0xFD: 4, 0xFE: 9}.get(first, 1)
-                append(payload[skip:])
-                continue
-            first = buf[start]
-            if first < 0xFB:
-                append(buf[start + 1 : stop])
-            elif first == 0xFC or first == 0xFD:
-                append(buf[start + first - 0xF9 : stop])
-            elif first == 0xFE and length < 9:  # EOF: end of rows
-                conn._next_seq_id = seq
-                result.warning_count = buf[start + 1] | buf[start + 2] << 8 if length >= 3 else 0
-                result.unbuffered_active = False
-                result.connection = None
-                if rows:
-                    yield rows
-                return
-            elif first == 0xFF:
-                conn._next_seq_id = seq
-                pymysql.err.raise_mysql_exception(buf[start:stop])
-            elif first == 0xFB:
-                raise _TooLarge()
-            else:
-                append(buf[start + 9 : stop])
-        if taken >= chunk_bytes and rows:
-            yield rows
-            rows = []
-            append = rows.append
-            taken = 0
-        missing = stop - end if pos + 4 <= end else 0  # the rest of a long packet: one read, one copy
-        more = rfile.read(missing) if missing > 1 << 18 else rfile.read1(1 << 18)
-        if not more:
-            raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-        taken += len(more)
-        buf = buf[pos:] + more
-        pos = 0
-
-
-class _TooLarge(Exception):
-    """CONCAT_WS gave NULL: the row is longer than the server's max_allowed_packet."""
 
 
 class MySQLSource(SQLSource):
@@ -276,7 +109,7 @@ class MySQLSource(SQLSource):
             t = _text(data_type).lower()
             if t in ("decimal", "numeric") and precision is not None:
                 t = f"{t}({precision},{scale or 0})"
-            elif t in _INTEGERS and "unsigned" in _text(column_type).lower():
+            elif t in INTEGERS and "unsigned" in _text(column_type).lower():
                 t += " unsigned"  # bigint unsigned goes beyond BIGINT: the typed view needs to know
             cols.append(
                 Column(_text(name), t, _text(nullable) == "YES", (_text(charset or ""), dt_precision))
@@ -292,10 +125,10 @@ class MySQLSource(SQLSource):
         done = False
         try:
             cur.execute(sql, tuple(params))
-            if _fast_path_ok(conn, cur):
-                batches: Iterator[list[bytes]] = _raw_rows(conn, cur._result, CHUNK_BYTES)
+            if fast_path_ok(conn, cur):
+                batches: Iterator[list[bytes]] = raw_rows(conn, cur._result, CHUNK_BYTES)
             else:
-                batches = _fetch_batches(cur)
+                batches = fetch_batches(cur)
             for rows in batches:
                 try:
                     yield to_csv(rows, len(columns))
@@ -308,7 +141,7 @@ class MySQLSource(SQLSource):
             if getattr(getattr(cur, "_result", None), "warning_count", 0):
                 self._check_warnings(table)
             done = True
-        except _TooLarge:
+        except TooLarge:
             raise self.fail(
                 table,
                 "a row is longer than the server's max_allowed_packet; "
@@ -484,26 +317,3 @@ _TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 20
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
-
-
-def _fast_path_ok(conn: Any, cur: Any) -> bool:
-    """pymysql internals the fast reader needs are where it expects them."""
-    from pymysql.constants import CLIENT
-
-    result = getattr(cur, "_result", None)
-    return (
-        getattr(result, "unbuffered_active", False) is True
-        and getattr(result, "field_count", 0) == 1
-        and hasattr(conn, "_rfile")
-        and isinstance(getattr(conn, "_next_seq_id", None), int)
-        and not getattr(conn, "client_flag", 0) & CLIENT.DEPRECATE_EOF
-        and hasattr(getattr(conn, "_rfile", None), "read1")
-    )
-
-
-def _fetch_batches(cur: Any) -> Iterator[list[bytes]]:
-    while batch := cur.fetchmany(2000):
-        rows = [r[0] for r in batch]
-        if any(r is None for r in rows):
-            raise _TooLarge()
-        yield rows

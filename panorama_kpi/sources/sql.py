@@ -105,6 +105,7 @@ class SQLSource(Source):
         super().__init__(settings)
         self._conn: Any = None
         self._catalog: dict[str, list[Column]] = {}
+        self._indexed: dict[str, bool] = {}
 
     # ------------------------------------------------------------ dialect hooks
     @abstractmethod
@@ -285,11 +286,18 @@ class SQLSource(Source):
 
     def _groups(self, table: TableSettings, since: dt.datetime | None) -> list[tuple[tuple[Any, ...], int]]:
         """Exact partition values (of rows with timestamp_field >= since, if given) and their
-        row counts. Grouped on the plain columns, so an index on them is used; a group that
-        a collation merged from distinct values (its MIN and MAX differ) is split again."""
+        row counts. Where an index leads with the partition fields, grouped on the plain
+        columns so the index is used, and a group that a collation merged from distinct
+        values (its MIN and MAX differ) is split again; without one, grouped on the exact
+        values at once (comparing bytes costs the server far less than collation weights:
+        9 s against 3.5 s for 1M MariaDB rows)."""
         exprs = self._partition_exprs(table)
-        plain = [self._bucket(c, g) if g else self.quote(c.name) for c, g, _e in exprs]
         bounds = [None if g else self._exact_bounds(c) for c, g, _e in exprs]
+        if any(bounds) and not self._partition_index(table.name, [c.name for c, g, _e in exprs if not g]):
+            bounds = [None] * len(exprs)
+            plain = [e for _c, _g, e in exprs]
+        else:
+            plain = [self._bucket(c, g) if g else self.quote(c.name) for c, g, _e in exprs]
         extra = [b for pair in bounds if pair for b in pair]
         where, params = "", []
         if since is not None and table.timestamp_field:
@@ -373,6 +381,14 @@ class SQLSource(Source):
         per-partition query gives them (so both plans write the same bytes)."""
         return [self._exact(k) for k in keys]
 
+    def _partition_index(self, table: str, fields: list[str]) -> bool:
+        """Whether an index leads with these columns (unknown: assume one)."""
+        if table not in self._indexed:
+            with self.errors(table):
+                stats = self._scan_stats(table, fields)
+            self._indexed[table] = stats is None or stats.indexed
+        return self._indexed[table]
+
     def scan_stats(self, table: TableSettings) -> ScanStats | None:
         if not table.partition_fields or table.derived:  # derived partitions: read by range, one by one
             return None
@@ -380,10 +396,10 @@ class SQLSource(Source):
         with self.errors(table.name):
             return self._scan_stats(table.name, [f.name for f in fields])
 
-    def dump_ordered(self, table: TableSettings, columns: Sequence[str]) -> Iterator[str]:
+    def dump_keyed(self, table: TableSettings, columns: Sequence[str], ordered: bool) -> Iterator[str]:
         keys = self.pick(table.name, table.partition_fields, "partition field")
         cols = self.pick(table.name, columns)
-        order = " ORDER BY " + ", ".join(self._scan_order(table.name, keys))
+        order = " ORDER BY " + ", ".join(self._scan_order(table.name, keys)) if ordered else ""
         return self._guarded(table.name, [*keys, *cols], order, [])
 
     @contextmanager
