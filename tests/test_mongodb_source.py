@@ -63,7 +63,14 @@ def mongo() -> Iterator[MongoStandin]:
         yield m
 
 
-def settings_file(tmp_path: Path, mongo: MongoStandin, extra: str = "", tables: str = "") -> Path:
+def settings_file(
+    tmp_path: Path,
+    mongo: MongoStandin,
+    extra: str = "",
+    tables: str = "",
+    first: str = "  - name: activity\n    collection: events",
+) -> Path:
+    """Settings of one MongoDB datasource: its `first` table, then `tables`."""
     path = tmp_path / "s.yaml"
     path.write_text(
         f"""datalake: {{type: local, path: {tmp_path / "lake"}, base_prefix: m}}
@@ -75,8 +82,7 @@ datasources:
   timeout: 2
 {extra}
   tables:
-  - name: activity
-    collection: events
+{first}
 {tables}
 """,
         encoding="utf-8",
@@ -398,21 +404,11 @@ def test_a_snapshot_older_than_the_history_window_is_one_line_and_retried(tmp_pa
 
 
 def test_a_failed_table_leaves_its_notes_behind(mongo: MongoStandin, tmp_path: Path) -> None:
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        f"""datalake: {{type: local, path: {tmp_path / "lake"}, base_prefix: m}}
-datasources:
-- type: mongodb
-  name: mongo
-  uri: "{mongo.uri}"
-  database: app
-  tables:
-  - name: gone
-    fields: [{{name: _id, type: objectid}}]
-  - name: other
-    fields: [{{name: _id, type: int}}, {{name: v, type: string}}]
-""",
-        encoding="utf-8",
+    path = settings_file(
+        tmp_path,
+        mongo,
+        first="  - name: gone\n    fields: [{name: _id, type: objectid}]",
+        tables="  - name: other\n    fields: [{name: _id, type: int}, {name: v, type: string}]",
     )
     code, out = run("--settings", str(path), "extract-and-load", "--all")
     assert code == 1 and "FAILED mongo.gone" in out and "ok mongo.other: 1 rows" in out
