@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from panorama_kpi.errors import SettingsError, SourceError
+from panorama_kpi.errors import PanoramaError, SettingsError, SourceError
 from panorama_kpi.selection import split_names
 from panorama_kpi.settings import Settings
 from panorama_kpi.sources import open_source
@@ -123,11 +123,15 @@ def set_tables_fields(
     settings: Settings, selected: list[Any], report: Report, sample: int | None = None
 ) -> int:
     """Replace `fields:` of each selected table with what the source describes
-    (`sample`: how many documents a schema-less source reads to infer it)."""
+    (`sample`: how many documents a schema-less source reads to infer it). A table
+    that cannot be described (a mapping conflict, a missing collection, an unreachable
+    server) is reported and the others are still written; then one SourceError names
+    the failures."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     doc = _load_doc(settings.path)
     done = 0
+    failed: list[str] = []
     by_ds: dict[str, list[Any]] = {}
     for ds, table in selected:
         by_ds.setdefault(ds.name, []).append((ds, table))
@@ -137,8 +141,20 @@ def set_tables_fields(
         with open_source(ds) as source:
             if sample:
                 source.sample_size = sample
+            try:  # one connection test, so an unreachable source fails its tables at once
+                source.check()
+            except PanoramaError as exc:
+                for _ds, table in pairs:
+                    failed.append(f"{ds.name}.{table.name}")
+                    report(f"FAILED {ds.name}.{table.name}: {exc}")
+                continue
             for _ds, table in pairs:
-                fields = source.describe(table.name)
+                try:
+                    fields = source.describe(table.name)
+                except PanoramaError as exc:
+                    failed.append(f"{ds.name}.{table.name}")
+                    report(f"FAILED {ds.name}.{table.name}: {exc}")
+                    continue
                 seq = CommentedSeq()
                 for f in fields:
                     item = CommentedMap()
@@ -153,4 +169,9 @@ def set_tables_fields(
                 report(f"{ds.name}.{table.name}: {len(fields)} field(s)")
                 done += 1
     _save_doc(settings.path, doc)
+    if failed:
+        raise SourceError(
+            f"{len(failed)} of {len(selected)} table(s) failed: {', '.join(failed)} (see above); "
+            "the others' fields were written"
+        )
     return done

@@ -70,8 +70,10 @@ def typed_value_sql(value: str, declared: str, source_type: Callable[[str], str 
     cast = (source_type and source_type(declared)) or athena_type(declared)
     if cast is None or cast == "VARCHAR":
         return value
-    if cast.startswith("ARRAY("):  # a JSON array; text that is not one (an old lake) gives NULL
-        return f"TRY_CAST(try(json_parse({value})) AS {cast})"
+    if cast == "JSON" or cast.startswith("ARRAY("):
+        # the lake holds JSON text; text that is not JSON (or not an array) gives NULL
+        parsed = f"try(json_parse({value}))"
+        return parsed if cast == "JSON" else f"TRY_CAST({parsed} AS {cast})"
     return f"TRY_CAST({value} AS {cast})"
 
 

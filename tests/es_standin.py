@@ -40,6 +40,42 @@ class _Same:
         return self.name
 
 
+class _Reordered:
+    """A sequence seen in another order (a sorted search's view of its snapshot), built lazily."""
+
+    def __init__(self, items: Any, positions: list[int]) -> None:
+        self.items, self.positions = items, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, pos: int) -> Any:
+        return self.items[self.positions[pos]]
+
+
+class _Computed:
+    """A sequence whose items a function computes from their position."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __getitem__(self, pos: int) -> Any:
+        return self.fn(pos)
+
+
+class _Reverse:
+    """Descending order of a sort key."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reverse) and other.value == self.value
+
+
 class ESError(Exception):
     def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.status, self.body, self.headers = status, body, headers or {}
@@ -98,6 +134,9 @@ class Cluster:
         self.bodies: list[bytes] = []  # bodies of search requests, for tests of paging
         self.search_params: list[dict[str, str]] = []
         self.lock = threading.Lock()
+        #: Called with (method, path, body) after each answer is computed: a test's way to
+        #: change the index while a read is under way.
+        self.after: Any = None
 
     # ------------------------------------------------------------ helpers
     def resolve(self, expr: str) -> list[str]:
@@ -182,8 +221,86 @@ class Cluster:
                 hit["_type"] = "_doc"
             if includes is not False:
                 hit["_source"] = _filter_source(source, includes)
+            if ctx.get("keys") is not None:
+                hit["sort"] = ctx["keys"][pos]
             hits.append(hit)
         return hits
+
+    def sort_order(
+        self, names: list[str], snapshot: list[tuple[str, dict[str, Any]]], sort: list[Any]
+    ) -> tuple[list[int], Any]:
+        """The positions of the documents in the order a sorted search returns them, and
+        a function giving a document's sort values (what each hit shows as `sort`).
+
+        Sort on field values: ascending by default; a field with several values sorts
+        by its lowest one (mode `min`) ascending; documents without a value go last
+        (`missing: _last`); `_doc` is index order. Keywords compare as UTF-8 bytes,
+        numbers and dates by value. A field missing from the mapping is an error, and so
+        is a `text` field (no doc values, fielddata disabled).
+        https://www.elastic.co/guide/en/elasticsearch/reference/7.17/sort-search-results.html
+        https://www.elastic.co/guide/en/elasticsearch/reference/7.17/text.html#fielddata-mapping-param
+        """
+        specs: list[tuple[str, str, str]] = []
+        for item in sort:
+            path, opts = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+            opts = {"order": opts} if isinstance(opts, str) else opts
+            order, missing = opts.get("order", "asc"), opts.get("missing", "_last")
+            if path != "_doc":
+                kind = self.field_type(names, path)
+                if kind is None:
+                    raise error(
+                        400, "query_shard_exception", f"No mapping found for [{path}] in order to sort on"
+                    )
+                if kind == "text":
+                    raise error(
+                        400,
+                        "illegal_argument_exception",
+                        "Text fields are not optimised for operations that require per-document field data "
+                        "like aggregations and sorting, so these operations are disabled by default. Please "
+                        f"use a keyword field instead. Alternatively, set fielddata=true on [{path}] in order "
+                        "to load field data by uninverting the inverted index.",
+                    )
+            specs.append((path, order, missing))
+
+        def value(pos: int, path: str) -> Any:
+            kind = self.field_type(names, path)
+            found = _lookup(snapshot[pos][1], path.split("."))
+            if kind in ("date", "date_nanos"):
+                stamps = [i for v in found if (i := _instant(v)) is not None]
+                return int(min(stamps).timestamp() * 1000) if stamps else None
+            if kind == "keyword":
+                texts = [str(v).encode() for v in found]
+                return min(texts) if texts else None
+            numbers = [v for v in found if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if kind == "boolean":
+                numbers = [int(v in (True, "true")) for v in found]
+            return min(numbers) if numbers else None
+
+        def key(pos: int) -> tuple[Any, ...]:
+            out: list[Any] = []
+            for path, order, missing in specs:
+                if path == "_doc":
+                    out.append((0, pos if order == "asc" else -pos))
+                    continue
+                v = value(pos, path)
+                last = missing == "_last"
+                if v is None:
+                    out.append((1 if last else -1, 0))
+                elif order == "asc":
+                    out.append((0, v))
+                else:
+                    out.append((0, _Reverse(v)))
+            return tuple(out)
+
+        def shown(pos: int) -> list[Any]:
+            return [
+                pos
+                if p == "_doc"
+                else (None if (v := value(pos, p)) is None else (v.decode() if isinstance(v, bytes) else v))
+                for p, _o, _m in specs
+            ]
+
+        return sorted(range(len(snapshot)), key=key), shown
 
     def total(self, n: int, track: Any) -> Any:
         # hits.total: a number in 6.x; {"value", "relation"} from 7.0, exact only up to
@@ -266,6 +383,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
             with c.lock:
                 status, answer = self.route(method, url.path, params, body)
+                if c.after is not None:
+                    c.after(method, url.path, body)
         except ESError as exc:
             status, answer = exc.status, exc.body
             headers.update(exc.headers)
@@ -505,7 +624,12 @@ class Handler(BaseHTTPRequestHandler):
         if query != {"match_all": {}}:
             keep = [i for i, (d, s) in enumerate(snapshot) if c.matches(names, query, d, s)]
             snapshot, index_of = [snapshot[i] for i in keep], [index_of[i] for i in keep]
-        ctx = {"index_of": index_of, "source": body.get("_source"), "size": size, "pos": 0}
+        keys = None
+        if any(s not in ("_doc", {"_doc": "asc"}) for s in sort):
+            positions, shown = c.sort_order(names, snapshot, sort)
+            snapshot, index_of = _Reordered(snapshot, positions), _Reordered(index_of, positions)
+            keys = _Reordered(_Computed(shown), positions)
+        ctx = {"index_of": index_of, "source": body.get("_source"), "size": size, "pos": 0, "keys": keys}
         out = {"took": 1, "timed_out": False, "hits": {"max_score": None, "hits": []}}
         total = c.total(len(snapshot), body.get("track_total_hits"))
         if total is not None:

@@ -20,6 +20,15 @@ from mockupdb import Matcher, MockupDB
 
 MAX_BSON = 16 * 1024 * 1024
 
+#: maxWireVersion by server release (hello's minWireVersion/maxWireVersion).
+#: https://www.mongodb.com/docs/manual/reference/command/hello/#mongodb-data-hello.maxWireVersion
+WIRE_VERSIONS = {"4.0": 7, "4.2": 8, "4.4": 9, "5.0": 13, "6.0": 17, "7.0": 21, "8.0": 25}
+
+#: Error codes, https://www.mongodb.com/docs/manual/reference/error-codes/
+NOT_A_REPLICA_SET = 123
+READ_CONCERN_MAJORITY_NOT_ENABLED = 148
+SNAPSHOT_TOO_OLD = 239
+
 _MISSING = object()
 
 
@@ -91,8 +100,19 @@ class MongoStandin:
         reject_auth: bool = False,
         tls: bool = False,
         views: set[str] | None = None,
+        replica_set: str | None = None,
+        refuse_snapshot: bool = False,
     ) -> None:
         self.dbs = dbs
+        self.replica_set = replica_set  # a replica set member (primary) of that name; else standalone
+        self.refuse_snapshot = refuse_snapshot  # a member started with enableMajorityReadConcern false
+        #: (cluster time, documents) per (db, collection), oldest first: what a snapshot read sees
+        self.history: dict[tuple[str, str], list[tuple[int, list[dict[str, Any]]]]] = {}
+        self.tick = 1  # the cluster time's seconds (bson.Timestamp(tick, 1))
+        self.read_concerns: list[dict[str, Any] | None] = []  # of each find and aggregate
+        self.too_old_next = 0  # that many next getMore of snapshot cursors fail with SnapshotTooOld
+        #: called with each command's name and document after its answer: a test changes data here
+        self.after: Any = None
         self.views = views or set()  # names listed as views (type "view")
         self.version = version
         self.reject_auth = reject_auth
@@ -114,8 +134,62 @@ class MongoStandin:
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
 
+    # ------------------------------------------------------------ data
+    def write(self, db: str, coll: str, docs: list[dict[str, Any]]) -> None:
+        """Replace a collection's documents, as writes committed at the next cluster time;
+        snapshot reads at an earlier time keep seeing the previous documents."""
+        with self.lock:
+            versions = self.history.setdefault((db, coll), [(0, self.dbs[db].get(coll, []))])
+            self.tick += 1
+            versions.append((self.tick, docs))
+            self.dbs[db][coll] = docs
+
+    def documents(self, db: str, coll: str, at: int | None) -> list[dict[str, Any]]:
+        """A collection's documents now, or as of cluster time `at`."""
+        versions = self.history.get((db, coll))
+        if at is None or not versions:
+            return self.dbs.get(db, {}).get(coll, [])
+        return [docs for tick, docs in versions if tick <= at][-1]
+
+    def read_at(self, request: Any, doc: dict[str, Any]) -> tuple[int | None, Any]:
+        """(cluster time to read at, error answer) for a find or aggregate's readConcern.
+
+        Level "snapshot" reads one majority-committed point in time: the one named by
+        `atClusterTime`, else the latest, which the answer reports as `atClusterTime`
+        (in `cursor`). Only replica set members and mongos accept it: a standalone
+        answers NotAReplicaSet, a member without majority read concern
+        ReadConcernMajorityNotEnabled.
+        https://www.mongodb.com/docs/manual/reference/read-concern-snapshot/
+        https://www.mongodb.com/docs/manual/reference/command/find/#output
+        https://www.mongodb.com/docs/manual/reference/error-codes/
+        """
+        concern = doc.get("readConcern")
+        self.read_concerns.append(dict(concern) if concern else None)
+        if not concern or concern.get("level") != "snapshot":
+            return None, None
+        if not self.replica_set:
+            return None, request.command_err(
+                code=NOT_A_REPLICA_SET,
+                codeName="NotAReplicaSet",
+                errmsg="node needs to be a replica set member to use read concern",
+            )
+        if self.refuse_snapshot:
+            return None, request.command_err(
+                code=READ_CONCERN_MAJORITY_NOT_ENABLED,
+                codeName="ReadConcernMajorityNotEnabled",
+                errmsg="read concern level snapshot is not supported when enableMajorityReadConcern=false",
+            )
+        at = concern.get("atClusterTime")
+        return (at.time if isinstance(at, bson.Timestamp) else self.tick), None
+
     # ------------------------------------------------------------ commands
     def handle(self, request: Any) -> bool:
+        answered = self.answer(request)
+        if self.after is not None:
+            self.after(request.command_name, request.doc)
+        return answered
+
+    def answer(self, request: Any) -> bool:
         name = request.command_name
         db = (request.namespace or "").split(".")[0]
         doc = request.doc
@@ -123,6 +197,17 @@ class MongoStandin:
         with self.lock:
             if name in ("ismaster", "isMaster", "hello"):
                 # https://www.mongodb.com/docs/manual/reference/command/hello/
+                # (a replica set member adds setName, hosts, primary and me)
+                member: dict[str, Any] = {}
+                if self.replica_set:
+                    me = f"{self.host}:{self.port}"
+                    member = {
+                        "setName": self.replica_set,
+                        "hosts": [me],
+                        "primary": me,
+                        "me": me,
+                        "secondary": False,
+                    }
                 return request.ok(
                     ismaster=True,
                     isWritablePrimary=True,
@@ -134,7 +219,8 @@ class MongoStandin:
                     logicalSessionTimeoutMinutes=30,
                     connectionId=1,
                     minWireVersion=0,
-                    maxWireVersion=21,
+                    maxWireVersion=WIRE_VERSIONS[".".join(self.version.split(".")[:2])],
+                    **member,
                 )
             if name in ("saslStart", "authenticate") and self.reject_auth:
                 # A wrong user or password: code 18 AuthenticationFailed.
@@ -167,20 +253,26 @@ class MongoStandin:
             if name == "find":
                 # https://www.mongodb.com/docs/manual/reference/command/find/
                 coll = doc["find"]
+                at, refused = self.read_at(request, doc)
+                if refused:
+                    return bool(refused)
                 docs = [
                     project(d, doc.get("projection"))
-                    for d in collections.get(coll, [])
+                    for d in self.documents(db, coll, at)
                     if matches(d, doc.get("filter") or {})
                 ]
                 if doc.get("limit"):
                     docs = docs[: doc["limit"]]
-                return self.first_batch(request, f"{db}.{coll}", docs, doc.get("batchSize"))
+                return self.first_batch(request, f"{db}.{coll}", docs, doc.get("batchSize"), at)
             if name == "aggregate":
                 # https://www.mongodb.com/docs/manual/reference/command/aggregate/
                 coll = doc["aggregate"]
-                docs = self.pipeline(list(collections.get(coll, [])), doc["pipeline"])
+                at, refused = self.read_at(request, doc)
+                if refused:
+                    return bool(refused)
+                docs = self.pipeline(list(self.documents(db, coll, at)), doc["pipeline"])
                 return self.first_batch(
-                    request, f"{db}.{coll}", docs, (doc.get("cursor") or {}).get("batchSize")
+                    request, f"{db}.{coll}", docs, (doc.get("cursor") or {}).get("batchSize"), at
                 )
             if name == "getMore":
                 # https://www.mongodb.com/docs/manual/reference/command/getMore/
@@ -191,6 +283,17 @@ class MongoStandin:
                 if cursor_id not in self.cursors:
                     return request.command_err(code=43, errmsg=f"cursor id {cursor_id} not found")
                 ns, cursor = self.cursors[cursor_id]
+                if self.too_old_next and cursor[3] is not None:
+                    # A snapshot cursor read past the server's snapshot history window
+                    # (minSnapshotHistoryWindowInSeconds, 300 s by default).
+                    # https://www.mongodb.com/docs/manual/reference/parameters/#mongodb-parameter-param.minSnapshotHistoryWindowInSeconds
+                    self.too_old_next -= 1
+                    del self.cursors[cursor_id]
+                    return request.command_err(
+                        code=SNAPSHOT_TOO_OLD,
+                        codeName="SnapshotTooOld",
+                        errmsg=f"Read timestamp Timestamp({cursor[3]}, 1) is older than the oldest available timestamp.",
+                    )
                 cursor[2] = doc.get("batchSize") or cursor[2]
                 batch = self.take(cursor)
                 more = cursor[1] < len(cursor[0])
@@ -212,10 +315,11 @@ class MongoStandin:
         return request.command_err(code=59, errmsg=f"no such command: '{name}'")
 
     def take(self, cursor: list[Any]) -> list[dict[str, Any]]:
-        """One batch from cursor [docs, position, batch size]: `size` documents (101 for
-        a first batch without one), at most 16 MiB unless a single document is larger.
+        """One batch from cursor [docs, position, batch size, snapshot time]: `size`
+        documents (101 for a first batch without one), at most 16 MiB unless a single
+        document is larger.
         https://www.mongodb.com/docs/manual/tutorial/iterate-a-cursor/#cursor-batches"""
-        docs, pos, size = cursor
+        docs, pos, size, _at = cursor
         batch: list[dict[str, Any]] = []
         total = 0
         while pos < len(docs) and len(batch) < size:
@@ -228,14 +332,19 @@ class MongoStandin:
         cursor[1] = pos
         return batch
 
-    def first_batch(self, request: Any, ns: str, docs: list[dict[str, Any]], size: int | None) -> bool:
-        cursor = [docs, 0, size or 101]
+    def first_batch(
+        self, request: Any, ns: str, docs: list[dict[str, Any]], size: int | None, at: int | None = None
+    ) -> bool:
+        cursor = [docs, 0, size or 101, at]
         batch = self.take(cursor)
         cursor_id = 0
         if cursor[1] < len(docs):
             cursor_id = next(self.ids)
             self.cursors[cursor_id] = (ns, cursor)
-        return request.ok(cursor={"id": bson.Int64(cursor_id), "ns": ns, "firstBatch": batch})
+        answer: dict[str, Any] = {"id": bson.Int64(cursor_id), "ns": ns, "firstBatch": batch}
+        if at is not None:  # a snapshot read says which point in time it read
+            answer["atClusterTime"] = bson.Timestamp(at, 1)
+        return request.ok(cursor=answer)
 
     def pipeline(self, docs: list[dict[str, Any]], stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """$match, $sample and $group on field paths, as readers use them.

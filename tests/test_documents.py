@@ -1,5 +1,5 @@
 """Property tests of the document sources' parsers: dotted-path lookup, stored
-dates to UTC, and the declared-type check."""
+dates to UTC, and the declared-type check (arrays `T[]` included)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from panorama_kpi.lake.csv import render
-from panorama_kpi.sources.documents import ancestors_removed, coerce, field_name, lookup, parse_timestamp
+from panorama_kpi.sources.documents import (
+    ancestors_removed,
+    array_element,
+    coerce,
+    coerce_array,
+    field_name,
+    lookup,
+    parse_timestamp,
+)
 
 KEY = st.text(st.characters(blacklist_characters=".", blacklist_categories=("Cs",)), min_size=1, max_size=5)
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5))
@@ -103,3 +111,31 @@ def test_field_names_and_projection_paths() -> None:
     names = [field_name(p, taken) for p in ("user.id", "user_id", "user_id", "a", "é t$x")]
     assert names == ["user_id", "user_id_2", "user_id_3", "a", "__t_x"]
     assert ancestors_removed(["a", "a.b", "ab", "c.d", "c.d.e", "_id"]) == ["_id", "a", "ab", "c.d"]
+
+
+@given(st.lists(SCALAR, max_size=4) | SCALAR | st.dictionaries(KEY, SCALAR, max_size=2), st.booleans())
+def test_coerce_array_keeps_what_it_rejects_and_fits_every_element(value: Any, wrap: bool) -> None:
+    for element in ("int", "float", "bool", "timestamp", "text", "json"):
+        out, ok = coerce_array(element, value, epoch_millis=True, scalar_is_array=wrap)
+        if value is None:
+            assert (out, ok) == (None, True)
+        elif not ok:
+            assert out is value
+        else:
+            items = value if isinstance(value, list) else [value]
+            assert isinstance(out, list) and len(out) == len(items)
+            assert all(
+                coerce(element, v, epoch_millis=True) == (o, True) for v, o in zip(items, out, strict=True)
+            )
+
+
+def test_declared_arrays() -> None:
+    assert array_element("keyword[]") == "keyword" and array_element(" long [] ") == "long"
+    assert array_element("array") is None and array_element("object") is None
+    stamps = ["2024-03-01T10:00:00+02:00", 1709287200123]
+    out, ok = coerce_array("timestamp", stamps, epoch_millis=True)
+    assert ok and render(out) == '["2024-03-01 08:00:00.000000","2024-03-01 10:00:00.123000"]'
+    assert coerce_array("int", [1, "x"]) == ([1, "x"], False)  # kept whole, as its own JSON
+    assert coerce_array("int", 5) == (5, False)  # MongoDB: a scalar is not an array
+    assert coerce_array("int", 5, scalar_is_array=True) == ([5], True)  # Elasticsearch: an array of one
+    assert coerce_array("int", []) == ([], True)

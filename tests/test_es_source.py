@@ -277,13 +277,15 @@ def load_dates(tmp_path: Path, version: str, stored: list[Any], tables: str) -> 
         return load_all(settings_file(tmp_path, es.url, tables=tables), "e_table_activity")
 
 
-def test_date_partitions_select_the_same_instant(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["6.8.23", "7.17.18"])  # one sorted scroll; a term per partition
+def test_date_partitions_select_the_same_instant(tmp_path: Path, version: str) -> None:
     """A partition on a date field: stored in several formats, keyed by its UTC
-    timestamp, selected back with a term query on that instant."""
+    timestamp, selected back with a term query on that instant (or cut from one scroll
+    sorted by the date)."""
     stored = ["2024-03-01T10:00:00+02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-03-02"]
     rows = load_dates(
         tmp_path,
-        "7.17.18",
+        version,
         stored,
         "    fields: [{name: _id, type: keyword}, {name: count, type: long}, {name: created, type: date}]\n"
         "    partitions: {partition_fields: [created]}",
@@ -436,11 +438,12 @@ def test_consistent_read_shares_one_point_in_time(es: ESStandin, tmp_path: Path)
     assert es.cluster.contexts == {}
 
 
-def test_partitions_derived_from_a_date(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["6.8.23", "8.13.4"])  # one sorted scroll; a point in time
+def test_partitions_derived_from_a_date(tmp_path: Path, version: str) -> None:
     stored = ["2024-03-01T23:30:00-02:00", 1709280000000, "2024-03-01T08:00:00Z", "2024-02-29", None]
     rows = load_dates(
         tmp_path,
-        "8.13.4",
+        version,
         stored,
         "    fields: [{name: _id, type: keyword}, {name: created, type: date}]\n"
         "    partitions: {partition_fields: [{name: day, from: created, granularity: day}]}",
@@ -454,3 +457,93 @@ def test_partitions_derived_from_a_date(tmp_path: Path) -> None:
     ]
     keys = sorted(p.parent.name for p in (tmp_path / "lake/e/activity").glob("*/activity.csv"))
     assert keys == ["day=2024-02-29", "day=2024-03-01", "day=2024-03-02", "day=__HIVE_DEFAULT_PARTITION__"]
+
+
+@pytest.mark.parametrize("plan", ["routed", "sorted"])
+def test_a_partitioned_load_reads_one_snapshot(
+    es: ESStandin, tmp_path: Path, plan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full load of a partitioned table sees the index at one moment: a document
+    indexed once the dump has started is in no partition. Before 7.12 the whole table
+    is one scroll cut into objects as it streams (in index order, routed to open
+    objects; or, when too many objects would be open, sorted by the partition field);
+    from 7.12 every partition query reads the table's one point in time."""
+    if plan == "sorted":
+        monkeypatch.setattr("panorama_kpi.dumping.open_budget", lambda: 0)
+    path = settings_file(tmp_path, es.url, tables="    partitions: {partition_fields: [site]}")
+    assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
+    late = ("late", {"site": "c", "text": "indexed during the dump"})
+
+    def index_late(method: str, path: str, body: Any) -> None:
+        if not isinstance(body, dict):
+            return
+        source = body.get("_source")
+        dumping = (
+            body.get("sort", [None])[0] == {"site": {"order": "asc", "missing": "_last"}}
+            or "term" in json.dumps(body.get("query"))
+            or (isinstance(source, dict) and source.get("includes") != ["site"])  # not the partition list
+        )
+        if dumping and late not in es.cluster.indices["logs-2024"].docs:
+            es.cluster.indices["logs-2024"].docs.append(late)
+
+    es.cluster.after = index_late
+    rows = load_all(path, "e_table_activity")
+    assert late in es.cluster.indices["logs-2024"].docs
+    assert len(rows) == 24 and "late" not in {r["_id"] for r in rows}
+    objects = {
+        p.parent.name: p.read_text(encoding="utf-8").count("\n") - 1
+        for p in (tmp_path / "lake/e/activity").glob("*/activity.csv")
+    }
+    assert objects == {"site=a": 8, "site=b%2F%C3%A9%27s%25": 8, "site=c": 8}
+    searches = [json.loads(b) for b in es.cluster.bodies]
+    if es.cluster.version >= "7.12":
+        assert [r for r in es.cluster.requests if r == ("POST", "/logs/_pit")] == [("POST", "/logs/_pit")]
+    else:
+        assert "term" not in json.dumps(searches)  # no query per partition
+        listing, data = searches  # the partition list, then the one scroll of the table
+        assert listing["sort"] == ["_doc"] and listing["_source"] == {"includes": ["site"]}
+        if plan == "sorted":
+            assert data["sort"] == [{"site": {"order": "asc", "missing": "_last"}}, "_doc"]
+        else:
+            assert data["sort"] == ["_doc"]
+    assert es.cluster.contexts == {}
+
+
+@pytest.mark.parametrize("version", ["6.8.23", "8.13.4"])
+def test_boolean_and_float_partitions(tmp_path: Path, version: str) -> None:
+    """Partitions on boolean and double fields: keyed by their text, selected back with a
+    term of the field's type (8.13), or cut from one sorted scroll (6.8)."""
+    cluster = Cluster(version)
+    docs = [(f"d{i}", {"ok": i % 2 == 0, "score": [0.1 + 0.2, -1e300, 2.5][i % 3]}) for i in range(9)]
+    docs.append(("none", {}))
+    cluster.indices["logs"] = Index(MAPPING, docs)
+    tables = (
+        "    fields: [{name: _id, type: keyword}, {name: ok, type: boolean}, {name: score, type: double}]\n"
+        "    partitions: {partition_fields: [ok, score]}"
+    )
+    with ESStandin(cluster) as es:
+        rows = load_all(settings_file(tmp_path, es.url, tables=tables), "e_table_activity")
+        searches = [json.loads(b) for b in cluster.bodies]
+    assert [(r["_id"], r["ok"], r["score"]) for r in rows] == [
+        *((f"d{i}", i % 2 == 0, [0.1 + 0.2, -1e300, 2.5][i % 3]) for i in range(9)),
+        ("none", None, None),
+    ]
+    keys = sorted(
+        str(p.parent.relative_to(tmp_path / "lake/e/activity"))
+        for p in (tmp_path / "lake/e/activity").rglob("activity.csv")
+    )
+    assert keys == [
+        "ok=__HIVE_DEFAULT_PARTITION__/score=__HIVE_DEFAULT_PARTITION__",
+        "ok=false/score=-1e%2B300",
+        "ok=false/score=0.30000000000000004",
+        "ok=false/score=2.5",
+        "ok=true/score=-1e%2B300",
+        "ok=true/score=0.30000000000000004",
+        "ok=true/score=2.5",
+    ]
+    terms = [b["query"] for b in searches if "term" in json.dumps(b.get("query"))]
+    if version < "7.12":
+        assert terms == []  # one sorted scroll
+    else:
+        assert any({"term": {"ok": True}} in t["bool"]["filter"] for t in terms)
+        assert any({"term": {"score": 2.5}} in t["bool"]["filter"] for t in terms)

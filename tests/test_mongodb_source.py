@@ -21,6 +21,7 @@ from panorama_kpi.settings import load_settings
 from panorama_kpi.sources import open_source
 from tests.lake_helpers import load_all, run
 from tests.mongo_standin import MongoStandin
+from tests.servers import free_port
 
 HOSTILE = ["", "NULL", "\\N", "a\nb\r\nc", 'q"uote, comma\ttab', "back\\slash \\n end\\", "emoji 🎉 𝄞"]
 OIDS = [bson.ObjectId(f"65e1f0a0{i:016x}") for i in range(20)]
@@ -62,7 +63,14 @@ def mongo() -> Iterator[MongoStandin]:
         yield m
 
 
-def settings_file(tmp_path: Path, mongo: MongoStandin, extra: str = "", tables: str = "") -> Path:
+def settings_file(
+    tmp_path: Path,
+    mongo: MongoStandin,
+    extra: str = "",
+    tables: str = "",
+    first: str = "  - name: activity\n    collection: events",
+) -> Path:
+    """Settings of one MongoDB datasource: its `first` table, then `tables`."""
     path = tmp_path / "s.yaml"
     path.write_text(
         f"""datalake: {{type: local, path: {tmp_path / "lake"}, base_prefix: m}}
@@ -74,8 +82,7 @@ datasources:
   timeout: 2
 {extra}
   tables:
-  - name: activity
-    collection: events
+{first}
 {tables}
 """,
         encoding="utf-8",
@@ -203,7 +210,7 @@ def test_bad_input_one_line_each(mongo: MongoStandin, tmp_path: Path) -> None:
     assert big in lake
 
     text = path.read_text()
-    path.write_text(text.replace(mongo.uri, f"mongodb://127.0.0.1:{_free_port()}/?directConnection=true"))
+    path.write_text(text.replace(mongo.uri, f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"))
     code, out = run("--settings", str(path), "test-connections")
     assert code == 1
     assert "cannot reach MongoDB at 127.0.0.1:" in out and "check host/port (or uri)" in out
@@ -216,14 +223,6 @@ def test_bad_input_one_line_each(mongo: MongoStandin, tmp_path: Path) -> None:
     assert code == 1
     assert "refused the credentials" in out and "check username, password and authSource" in out
     assert "hunter2" not in out
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # mockupdb's accept loop ends when a client refuses its certificate (an exception in
@@ -303,3 +302,129 @@ def test_partitions_derived_from_a_date(mongo: MongoStandin, tmp_path: Path) -> 
     assert {r["month"] for r in rows} == {dt.date(2024, 3, 1), dt.date(2023, 12, 1)}
     assert [r["_id"] for r in rows if r["month"] == dt.date(2023, 12, 1)] == [str(OIDS[3])]
     assert "aggregate" not in mongo.commands  # dates bucketed here, not with server expressions
+
+
+def _partitioned(tmp_path: Path, mongo: MongoStandin) -> Path:
+    path = settings_file(
+        tmp_path, mongo, extra="  batch_size: 3", tables="    partitions: {partition_fields: [site]}"
+    )
+    assert run("--settings", str(path), "set-tables-fields", "--all")[0] == 0
+    return path
+
+
+def _load(path: Path) -> tuple[int, str, list[dict[str, Any]]]:
+    """extract-and-load with two connections, then the run records."""
+    code, out = run("--settings", str(path), "extract-and-load", "--all", "--workers", "2")
+    assert run("--settings", str(path), "create-datalake-views", "--all")[0] == 0
+    _code, records = run(
+        "--settings", str(path), "query", "SELECT status, warnings FROM m_runs", "--format", "json"
+    )
+    return code, out, json.loads(records)
+
+
+def test_a_replica_set_is_read_at_one_snapshot(tmp_path: Path) -> None:
+    """MongoDB 5.0+ replica set: the partition list and every partition, on both
+    connections, read at the cluster time of the first read; documents written once
+    the load has started (one added, one removed) are not seen."""
+    with MongoStandin({"app": {"events": documents()}}, replica_set="rs0") as mongo:
+        path = _partitioned(tmp_path, mongo)
+        mongo.read_concerns.clear()
+        late = [{"_id": bson.ObjectId(), "site": site, "text": "late"} for site in ("a", "b/é's%", None)]
+        changed = [*(dict(d, text="changed") for d in documents()[1:]), *late]
+
+        def write_once(name: str, _doc: Any) -> None:
+            if name == "find" and mongo.dbs["app"]["events"] is not changed:
+                mongo.write("app", "events", changed)
+
+        mongo.after = write_once
+        code, out, records = _load(path)
+        assert code == 0, out
+        lake = "".join(
+            p.read_text(encoding="utf-8") for p in (tmp_path / "lake/m/activity").glob("*/activity.csv")
+        )
+        assert lake.count("\n") == 3 + 20  # the first state, whole
+        assert '"changed"' not in lake and '"late"' not in lake
+        concerns = mongo.read_concerns
+        assert concerns and all(c and c["level"] == "snapshot" for c in concerns)
+        assert "atClusterTime" not in concerns[0]  # the first read takes the latest time...
+        times = {c["atClusterTime"] for c in concerns[1:]}
+        assert times == {bson.Timestamp(1, 1)}  # ...every later one names it
+        assert len(concerns) == 1 + 3  # the grouped partition list, then one find per partition
+        assert records[0]["status"] == "ok" and "without a snapshot" not in (records[0]["warnings"] or "")
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        ({}, "a standalone server"),
+        ({"replica_set": "rs0", "version": "4.4.29"}, "older than MongoDB 5.0"),
+        (
+            {"replica_set": "rs0", "refuse_snapshot": True},
+            "the server refused it (read concern level snapshot",
+        ),
+    ],
+)
+def test_without_snapshots_plain_reads_and_a_note(
+    tmp_path: Path, options: dict[str, Any], why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with MongoStandin({"app": {"events": documents()}}, **options) as mongo:
+        path = _partitioned(tmp_path, mongo)
+        mongo.read_concerns.clear()
+        with caplog.at_level(logging.DEBUG, logger="panorama_kpi.sources.mongodb"):
+            code, out, records = _load(path)
+    assert code == 0, out
+    note = "mongo.activity: read without a snapshot: "
+    assert note in caplog.text and why in caplog.text
+    assert note in records[0]["warnings"] and why in records[0]["warnings"]
+    assert records[0]["warnings"].count(note) == 1
+    if "refused" not in why:  # the server was never asked for what it cannot do
+        assert all(c is None for c in mongo.read_concerns)
+    else:  # asked once, then plain reads
+        assert [c is None for c in mongo.read_concerns] == [False, True, True, True, True]
+
+
+def test_a_snapshot_older_than_the_history_window_is_one_line_and_retried(tmp_path: Path) -> None:
+    with MongoStandin({"app": {"events": documents()}}, replica_set="rs0") as mongo:
+        path = _partitioned(tmp_path, mongo)
+        mongo.too_old_next = 1
+        code, out, records = _load(path)
+        assert code == 0, out
+        assert "SnapshotTooOld" in out and "retrying" in out
+        mongo.too_old_next = 2  # the retry too (one connection, so each attempt meets one)
+        code, out = run(
+            "--settings", str(path), "extract-and-load", "--all", "--tries", "2", "--workers", "1"
+        )
+    assert code == 1
+    failed = [line.partition(" FAILED ")[2] for line in out.splitlines() if " FAILED " in line]
+    assert failed == [
+        "mongo.activity: datasource 'mongo', table 'activity': the read outlived the snapshot history "
+        f"MongoDB at 127.0.0.1:{mongo.port} keeps (SnapshotTooOld) - raise the server parameter "
+        "minSnapshotHistoryWindowInSeconds (default 300) above the table's load time"
+    ]
+
+
+def test_a_failed_table_leaves_its_notes_behind(mongo: MongoStandin, tmp_path: Path) -> None:
+    path = settings_file(
+        tmp_path,
+        mongo,
+        first="  - name: gone\n    fields: [{name: _id, type: objectid}]",
+        tables="  - name: other\n    fields: [{name: _id, type: int}, {name: v, type: string}]",
+    )
+    code, out = run("--settings", str(path), "extract-and-load", "--all")
+    assert code == 1 and "FAILED mongo.gone" in out and "ok mongo.other: 1 rows" in out
+    assert run("--settings", str(path), "create-datalake-views", "-t", "other")[0] == 0
+    _code, records = run(
+        "--settings",
+        str(path),
+        "query",
+        "SELECT table_name, warnings FROM m_runs WHERE status = 'ok'",
+        "--format",
+        "json",
+    )
+    assert json.loads(records) == [
+        {
+            "table_name": "other",
+            "warnings": "mongo.other: read without a snapshot: a standalone server (snapshot reads need a replica "
+            "set or a sharded cluster); documents changed during the load may be seen in either state",
+        }
+    ]

@@ -23,7 +23,7 @@ from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
 from panorama_kpi.sources.base import PartitionFilter, Source, TableKind
-from panorama_kpi.sources.mongodb import CONNECTION_KEYS, connect, server_version, translated
+from panorama_kpi.sources.mongo_client import CONNECTION_KEYS, connect, server_version, translated
 from panorama_kpi.sources.sql import SERVER_KEYS
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,13 @@ VIEW_TYPES = {
     "bool": "BOOLEAN",
     "timestamp": "TIMESTAMP",
     "text": "VARCHAR",
-    "json": "VARCHAR",
+    "json": "JSON",
 }
+
+#: Typed-view element type of a declared array `T[]`, by the kind of T. Elements Trino
+#: casts from JSON exactly (numbers, booleans, JSON itself) keep their type; dates and
+#: text are their text, as PostgreSQL arrays are (see engines/athena_sql.athena_type).
+ELEMENT_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "json": "JSON"}
 
 _MISSING = object()
 _INT_RE = re.compile(r"^[+-]?\d+$")
@@ -66,6 +71,12 @@ def _walk(node: Any, parts: list[str]) -> Any:
             if found is not _MISSING:
                 return found
     return _MISSING
+
+
+def array_element(declared: str) -> str | None:
+    """The element type of a declared array (`keyword[]` -> `keyword`), else None."""
+    text = declared.strip()
+    return text[:-2].strip() if text.endswith("[]") else None
 
 
 def parse_timestamp(value: Any, epoch_millis: bool) -> dt.datetime | None:
@@ -121,6 +132,26 @@ def coerce(kind: str, value: Any, epoch_millis: bool = False) -> tuple[Any, bool
     return value, True
 
 
+def coerce_array(
+    element: str, value: Any, epoch_millis: bool = False, scalar_is_array: bool = False
+) -> tuple[Any, bool]:
+    """A field declared `T[]`: (the array with each element as its kind renders it,
+    whether every element fits). A single value is an array of one where the source
+    says so; a value that does not fit is returned unchanged, as `coerce` does."""
+    if value is None:
+        return None, True
+    items = value if isinstance(value, list) else [value] if scalar_is_array else None
+    if items is None:
+        return value, False
+    out = []
+    for item in items:
+        fitted, ok = coerce(element, item, epoch_millis)
+        if not ok:
+            return value, False
+        out.append(fitted)
+    return out, True
+
+
 class DocumentSource(Source):
     """A source whose tables hold documents: fields are paths, and each declared
     type (in the source's own vocabulary) is a value kind."""
@@ -130,8 +161,17 @@ class DocumentSource(Source):
         """Value kind (a key of VIEW_TYPES) of a declared type."""
         return "text"
 
+    #: Whether a single value in a field declared `T[]` is an array of one (Elasticsearch:
+    #: every field holds zero or more values); otherwise it does not fit the type.
+    scalar_is_array: bool = False
+
     @classmethod
     def view_type(cls, declared: str) -> str | None:
+        """JSON for sub-documents and untyped arrays, ARRAY(...) for a declared `T[]`;
+        both decoded by `json_parse` of the lake's compact JSON in the typed view."""
+        element = array_element(declared)
+        if element is not None:
+            return f"ARRAY({ELEMENT_TYPES.get(cls.kind_of(element), 'VARCHAR')})"
         return VIEW_TYPES[cls.kind_of(declared)]
 
     @staticmethod
@@ -171,7 +211,8 @@ class DocumentSource(Source):
             value = coerce(self.kind_of(f.type), value, epoch_millis)[0]
             if granularity:
                 stamp = parse_timestamp(value, epoch_millis)
-                value = None if stamp is None else bucket_start(stamp, granularity)
+                # its ISO text: the key's text either way, and a value the split scan matches
+                value = None if stamp is None else bucket_start(stamp, granularity).isoformat()
             combo.append(render(value) if isinstance(value, (dict, list)) else value)
         return tuple(combo)
 
@@ -188,29 +229,36 @@ class DocumentRows:
         kind_of: Callable[[str], str],
         epoch_millis: bool = False,
         normalize: Callable[[Any], Any] | None = None,
+        scalar_is_array: bool = False,
     ) -> None:
         self.fields = list(fields)
         self.paths = [f.path or f.name for f in self.fields]
         self.kinds = [kind_of(f.type) for f in self.fields]
+        #: Element kind of each field declared as an array (`T[]`), else None.
+        self.elements = [None if (e := array_element(f.type)) is None else kind_of(e) for f in self.fields]
+        self.scalar_is_array = scalar_is_array
         self.epoch_millis = epoch_millis
         self.normalize = normalize
         self.mismatches: Counter[str] = Counter()
 
     def rows(self, docs: Iterable[Mapping[str, Any]]) -> Iterator[list[Any]]:
-        spec = list(zip(self.fields, self.paths, self.kinds, strict=True))
-        normalize, millis = self.normalize, self.epoch_millis
+        spec = list(zip(self.fields, self.paths, self.kinds, self.elements, strict=True))
+        normalize, millis, wrap = self.normalize, self.epoch_millis, self.scalar_is_array
         for doc in docs:
             row: list[Any] = []
             append = row.append
-            for f, path, kind in spec:
+            for f, path, kind, element in spec:
                 # fast path: a top-level key (the common case) needs no path walk
                 value = doc.get(path) if path in doc or "." not in path else lookup(doc, path)
                 if normalize is not None:
                     value = normalize(value)
-                if kind == "text" and not isinstance(value, (dict, list)):
+                if element is not None:
+                    value, ok = coerce_array(element, value, millis, wrap)
+                elif kind == "text" and not isinstance(value, (dict, list)):
                     append(value)
                     continue
-                value, ok = coerce(kind, value, millis)
+                else:
+                    value, ok = coerce(kind, value, millis)
                 if not ok:
                     self.mismatches[f.name] += 1
                 append(value)

@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
-from panorama_kpi.lake.csv import encode_rows
+from panorama_kpi.lake.csv import encode_rows, render
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, Source, TableKind
+from panorama_kpi.sources.base import PartitionFilter, ScanStats, Source, TableKind
 from panorama_kpi.sources.documents import (
     DocumentRows,
     DocumentSource,
     ancestors_removed,
     bucket_end,
     field_name,
+    parse_timestamp,
     sort_combos,
 )
 from panorama_kpi.sources.es_http import ESHttp, flatten_mapping, index_properties, total_hits
@@ -36,7 +39,8 @@ log = logging.getLogger(__name__)
 
 _INT = {"long", "integer", "short", "byte", "unsigned_long", "token_count"}
 _FLOAT = {"double", "float", "half_float", "scaled_float"}
-_JSON = {"object", "nested", "flattened", "geo_shape"}
+#: Sub-documents (JSON in the typed view). `geo_shape` is GeoJSON or WKT text: VARCHAR.
+_JSON = {"object", "nested", "flattened"}
 
 
 def kind_of(declared: str) -> str:
@@ -77,6 +81,7 @@ class ElasticsearchSource(DocumentSource):
     }
     table_keys: ClassVar[dict[str, type]] = {"index": str}
     kind_of = staticmethod(kind_of)
+    scalar_is_array = True
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -84,6 +89,8 @@ class ElasticsearchSource(DocumentSource):
         self._info: dict[str, Any] | None = None
         #: (index, [point-in-time id]) shared by the connections of one consistent read.
         self._shared: tuple[str, list[str]] | None = None
+        #: Documents the last complete read of each table returned.
+        self._counted: dict[str, int] = {}
 
     @property
     def http(self) -> ESHttp:
@@ -172,7 +179,8 @@ class ElasticsearchSource(DocumentSource):
             elif path == "_id":
                 filters.append({"ids": {"values": [value]}})
             else:
-                filters.append({"term": {path: _term(value)}})
+                kind = kind_of(self.fields_named(table, [name])[0].type)
+                filters.append({"term": {path: _term(_typed(kind, value))}})
         if since is not None and table.timestamp_field:
             stamp = since.isoformat(timespec="milliseconds") + "Z"
             filters.append(
@@ -184,8 +192,11 @@ class ElasticsearchSource(DocumentSource):
             )
         return {"bool": {"filter": filters}} if filters else {"match_all": {}}
 
-    def _hits(self, table: TableSettings, query: Any, source: Any) -> Iterator[dict[str, Any]]:
-        """Every matching hit of one snapshot, page by page."""
+    def _hits(
+        self, table: TableSettings, query: Any, source: Any, sort: list[Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching hit of one snapshot, page by page (a scroll sorted by `sort`
+        then `_doc`, when given)."""
         size = int(self.option("page_size", 1000))
         keep = str(self.option("keep_alive", "5m"))
         index = self._index(table.name)
@@ -220,7 +231,7 @@ class ElasticsearchSource(DocumentSource):
                 if not shared:
                     self._quietly("DELETE", "/_pit", {"id": pit})
         else:
-            body["sort"] = ["_doc"]
+            body["sort"] = [*(sort or []), "_doc"]
             answer, _ = self.http.request(
                 "POST", f"/{_path(index)}/_search", body, params={"scroll": keep, **STRICT}, subject=subject
             )
@@ -238,6 +249,7 @@ class ElasticsearchSource(DocumentSource):
                 if scroll_id:
                     self._quietly("DELETE", "/_search/scroll", {"scroll_id": [scroll_id]})
         total, exact = expected or (None, False)
+        self._counted[table.name] = read
         if exact and total is not None and read != total:
             raise SourceError(
                 f"datasource {self.name!r}, table {table.name!r}: read {read} of {total} documents of the "
@@ -278,14 +290,25 @@ class ElasticsearchSource(DocumentSource):
             log.debug("releasing a search context failed: %s", exc)
 
     def _documents(
-        self, table: TableSettings, fields: Sequence[Field], query: Any
+        self, table: TableSettings, fields: Sequence[Field], query: Any, sort: list[Any] | None = None
     ) -> Iterator[dict[str, Any]]:
         paths = ancestors_removed(f.path or f.name for f in fields)
         in_source = [p for p in paths if p != "_id"]
-        for hit in self._hits(table, query, {"includes": in_source} if in_source else False):
+        for hit in self._hits(table, query, {"includes": in_source} if in_source else False, sort):
             doc = dict(hit.get("_source") or {})
             doc.setdefault("_id", hit.get("_id"))
             yield doc
+
+    def partition_combo(
+        self, doc: Mapping[str, Any], spec: list[tuple[Field, str | None]], epoch_millis: bool = False
+    ) -> tuple[Any, ...]:
+        """As documents.py computes them, but booleans, floats and dates as their lake text
+        (the partition key's text either way): the ordered scan matches partitions by that
+        text, and `_query` turns it back into a term of the field's declared type."""
+        return tuple(
+            v if v is None or (isinstance(v, (str, int)) and not isinstance(v, bool)) else render(v)
+            for v in super().partition_combo(doc, spec, epoch_millis)
+        )
 
     def partition_values(self, table: TableSettings, since: dt.datetime | None) -> Iterator[tuple[Any, ...]]:
         spec = self.partition_spec(table)
@@ -296,11 +319,45 @@ class ElasticsearchSource(DocumentSource):
         self, table: TableSettings, columns: Sequence[str], where: PartitionFilter | None = None
     ) -> Iterator[str]:
         fields = self.fields_named(table, columns)
-        rows = DocumentRows(fields, kind_of, epoch_millis=True)
+        rows = DocumentRows(fields, kind_of, epoch_millis=True, scalar_is_array=self.scalar_is_array)
         docs = self._documents(table, fields, self._query(table, where, None))
 
         def chunks() -> Iterator[str]:
             yield from encode_rows(rows.rows(docs))
+            self.warn(rows.report(f"{self.name}.{table.name}"))
+
+        return chunks()
+
+    def scan_stats(self, table: TableSettings) -> ScanStats | None:
+        """Before 7.12 (no point in time) a full load reads the table through one scroll,
+        one search context and so one snapshot, cut into partitions as it streams (see
+        `dump_keyed`); a scroll per partition would read each at another moment. From
+        7.12 the partitions share the table's point in time: one query each."""
+        if self.uses_pit or not table.partition_fields:
+            return None
+        # the estimate (for the debug log) is what listing the partitions counted
+        return ScanStats(rows=self._counted.get(table.name, 0), indexed=False)
+
+    def dump_keyed(self, table: TableSettings, columns: Sequence[str], ordered: bool) -> Iterator[str]:
+        """The whole table through one scroll, each line starting with the document's
+        partition values as `partition_values` computes them, so split_scan cuts the
+        stream into objects: in index order (`_doc`, the cheapest scroll), or (`ordered`)
+        sorted by the partition fields' values (a derived partition: by its timestamp)
+        then `_doc`, so one object is open at a time."""
+        spec = self.partition_spec(table)
+        fields = self.fields_named(table, columns)
+        sort = [{f.path or f.name: {"order": "asc", "missing": "_last"}} for f, _g in spec] if ordered else []
+        docs = self._documents(table, [*fields, *(f for f, _g in spec)], {"match_all": {}}, sort)
+        rows = DocumentRows(fields, kind_of, epoch_millis=True, scalar_is_array=self.scalar_is_array)
+        combos: deque[tuple[Any, ...]] = deque()
+
+        def tapped() -> Iterator[dict[str, Any]]:
+            for doc in docs:
+                combos.append(self.partition_combo(doc, spec, epoch_millis=True))
+                yield doc
+
+        def chunks() -> Iterator[str]:
+            yield from encode_rows([*combos.popleft(), *row] for row in rows.rows(tapped()))
             self.warn(rows.report(f"{self.name}.{table.name}"))
 
         return chunks()
@@ -322,6 +379,22 @@ def _term(value: Any) -> Any:
         value = dt.datetime(value.year, value.month, value.day)
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="microseconds") + "Z"
+    return value
+
+
+def _typed(kind: str, value: Any) -> Any:
+    """A partition value's text back as the declared type's term value."""
+    if not isinstance(value, str):
+        return value
+    if kind == "timestamp":
+        return parse_timestamp(value, epoch_millis=False) or value
+    if kind == "bool" and value in ("true", "false"):
+        return value == "true"
+    if kind == "float":
+        try:
+            return float(value) if math.isfinite(float(value)) else value
+        except ValueError:
+            return value
     return value
 
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from panorama_kpi.errors import SourceError
 from panorama_kpi.lake.csv import encode_rows
 from panorama_kpi.settings import Field, TableSettings
-from panorama_kpi.sources.base import PartitionFilter, SnapshotExpired, TableKind
+from panorama_kpi.sources.base import PartitionFilter, Source, TableKind
 from panorama_kpi.sources.documents import (
     DocumentRows,
     DocumentSource,
@@ -30,6 +31,21 @@ from panorama_kpi.sources.documents import (
     field_name,
     sort_combos,
 )
+from panorama_kpi.sources.mongo_client import (
+    CONNECTION_KEYS,
+    connect,
+    errors_module,
+    server_version,
+    translated,
+)
+from panorama_kpi.sources.mongo_snapshot import (
+    NO_SNAPSHOT,
+    SharedSnapshot,
+    SnapshotSession,
+    unsupported,
+)
+
+log = logging.getLogger(__name__)
 
 #: BSON type name (lower case) -> value kind (see documents.VIEW_TYPES).
 KINDS = {
@@ -42,23 +58,6 @@ KINDS = {
     "timestamp": "timestamp",
     "object": "json",
     "array": "json",
-}
-
-#: Connection keys; `uri` (a mongodb:// or mongodb+srv:// URI) replaces host/port/credentials.
-CONNECTION_KEYS: dict[str, type] = {
-    "uri": str,
-    "host": str,
-    "port": int,
-    "username": str,
-    "password": str,
-    "database": str,
-    "authSource": str,
-    "tls": bool,
-    "tlsCAFile": str,
-    "tlsAllowInvalidCertificates": bool,
-    "readPreference": str,
-    "directConnection": bool,
-    "timeout": int,
 }
 
 BATCH = 1000
@@ -160,87 +159,6 @@ def infer_fields(docs: Iterable[Mapping[str, Any]]) -> list[Field]:
     return fields
 
 
-def connect(options: Mapping[str, Any], datasource: str) -> tuple[Any, str, str]:
-    """(MongoClient, database name, host text for messages) from connection options."""
-    import pymongo
-    from pymongo.errors import ConfigurationError, InvalidURI
-
-    timeout_ms = int(options.get("timeout") or 10) * 1000
-    kwargs: dict[str, Any] = {
-        "serverSelectionTimeoutMS": timeout_ms,
-        "connectTimeoutMS": timeout_ms,
-        "appname": "panorama-kpi",
-        "datetime_conversion": "DATETIME_AUTO",
-    }
-    for key in CONNECTION_KEYS.keys() - {"uri", "host", "port", "database", "timeout"}:
-        if options.get(key) not in (None, ""):
-            kwargs[key] = options[key]
-    uri = options.get("uri")
-    try:
-        if uri:
-            parsed = pymongo.uri_parser.parse_uri(uri)
-            where = ",".join(f"{h}:{p}" for h, p in parsed["nodelist"]) or "the URI's hosts"
-            database = options.get("database") or parsed.get("database")
-            client = pymongo.MongoClient(uri, **kwargs)
-        else:
-            host, port = options.get("host") or "127.0.0.1", int(options.get("port") or 27017)
-            where = f"{host}:{port}"
-            database = options.get("database")
-            client = pymongo.MongoClient(host=host, port=port, **kwargs)
-    except (ConfigurationError, InvalidURI, ValueError, TypeError) as exc:
-        raise SourceError(f"datasource {datasource!r}: invalid MongoDB connection settings: {exc}") from None
-    if not database:
-        client.close()
-        raise SourceError(
-            f"datasource {datasource!r}: no database named; set 'database' (or put it in the uri)"
-        )
-    return client, str(database), where
-
-
-def server_version(db: Any) -> str:
-    """The server's version (buildInfo), or "?" where the command is not allowed."""
-    from pymongo.errors import OperationFailure
-
-    try:
-        return str(db.command("buildInfo").get("version", "?"))
-    except OperationFailure:
-        return "?"
-
-
-@contextmanager
-def translated(datasource: str, where: str, table: str | None = None) -> Iterator[None]:
-    """pymongo errors -> one SourceError line naming the thing and the fix."""
-    from bson.errors import InvalidBSON
-    from pymongo import errors
-
-    at = f"MongoDB at {where}"
-    subject = f"datasource {datasource!r}" + (f", table {table!r}" if table else "")
-    try:
-        yield
-    except errors.ServerSelectionTimeoutError as exc:
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "hostname" in str(exc).lower():
-            raise SourceError(
-                f"{subject}: the TLS certificate of {at} was not accepted - set tlsCAFile to the CA that "
-                "signed it (or tlsAllowInvalidCertificates: true)"
-            ) from None
-        raise SourceError(
-            f"{subject}: cannot reach {at} - check host/port (or uri) and that the server is running"
-        ) from None
-    except errors.CursorNotFound:
-        raise SnapshotExpired(
-            f"{subject}: the cursor expired mid-read at {at} (the server times out idle cursors); run again"
-        ) from None
-    except errors.OperationFailure as exc:
-        if exc.code in (18, 13) or "auth" in str(exc).lower():
-            raise SourceError(
-                f"{subject}: {at} refused the credentials ({exc.details.get('errmsg') if exc.details else exc}) "
-                "- check username, password and authSource"
-            ) from None
-        raise SourceError(f"{subject}: {at} answered: {str(exc).splitlines()[0]}") from None
-    except (errors.PyMongoError, InvalidBSON) as exc:
-        raise SourceError(f"{subject}: {at}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-
-
 class MongoDBSource(DocumentSource):
     """A MongoDB database; one table per collection."""
 
@@ -255,6 +173,7 @@ class MongoDBSource(DocumentSource):
         self._client: Any = None
         self._db_name = ""
         self._where = ""
+        self._snapshot: SnapshotSession | None = None  # inside consistent_read, where the server can
 
     @property
     def db(self) -> Any:
@@ -279,6 +198,72 @@ class MongoDBSource(DocumentSource):
                 f"{self._db_name!r} - run set-tables or fix 'collection'"
             )
         return self.db[name]
+
+    @contextmanager
+    def consistent_read(self, others: Sequence[Source] = (), table: str | None = None) -> Iterator[None]:
+        """Every read of the table, on this connection and on `others`, at one point in time
+        (snapshot sessions, see mongo_snapshot.py); where the server cannot, plain reads and
+        a note in the run record."""
+        if table is None:
+            yield
+            return
+        with self.errors(table):
+            hello = self.db.command("hello")
+        shared = SharedSnapshot(refused=unsupported(hello))
+        members = [self, *(o for o in others if isinstance(o, MongoDBSource))]
+        if shared.refused:
+            self._no_snapshot(table, shared.refused)
+        else:
+            for member in members:
+                member._snapshot = SnapshotSession(member.db.client, shared)
+        try:
+            yield
+        except BaseException:
+            self.drain_warnings()  # a failed table's notes must not land in the next table's record
+            raise
+        finally:
+            for member in members:
+                snapshot, member._snapshot = member._snapshot, None
+                if snapshot is not None:
+                    snapshot.end()
+
+    def _no_snapshot(self, table: str, why: str) -> None:
+        line = (
+            f"{self.name}.{table}: read without a snapshot: {why}; documents changed during the load "
+            "may be seen in either state"
+        )
+        log.debug("%s", line)
+        self.warn(line)
+
+    def _read(self, table: str, open_cursor: Callable[[Any], Any]) -> Generator[Any, None, None]:
+        """Documents of `open_cursor(session)` (a find or an aggregate), at the table's
+        snapshot when it has one. A server that refuses the snapshot read (a member without
+        majority read concern, say) is read again without, once for the table, saying so."""
+        snapshot = self._snapshot
+        session = snapshot.for_read() if snapshot else None
+        end = object()
+        cursor = None
+        try:
+            try:
+                cursor = open_cursor(session)
+                first = next(cursor, end)
+            except errors_module().OperationFailure as exc:
+                if snapshot is None or session is None or exc.code not in NO_SNAPSHOT:
+                    raise
+                snapshot.shared.refused = str((exc.details or {}).get("errmsg") or exc).splitlines()[0]
+                self._no_snapshot(table, f"the server refused it ({snapshot.shared.refused})")
+                if cursor is not None:
+                    cursor.close()
+                cursor = open_cursor(None)
+                first = next(cursor, end)
+            if snapshot is not None and not snapshot.shared.refused:
+                snapshot.read_done()
+            if first is not end:
+                yield first
+                yield from cursor
+        finally:
+            if cursor is not None:
+                cursor.close()
 
     def check(self) -> str:
         with self.errors():
@@ -318,7 +303,12 @@ class MongoDBSource(DocumentSource):
         group = {f"p{i}": "$" + paths[f] for i, f in enumerate(table.partition_fields)}
         pipeline.append({"$group": {"_id": group, "n": {"$sum": 1}}})
         with self.errors(table.name):
-            found = list(coll.aggregate(pipeline, allowDiskUse=True, batchSize=BATCH))
+            found = list(
+                self._read(
+                    table.name,
+                    lambda s: coll.aggregate(pipeline, allowDiskUse=True, batchSize=BATCH, session=s),
+                )
+            )
         out = [(tuple(d["_id"].get(f"p{i}") for i in range(len(group))), int(d["n"])) for d in found]
         return sorted(out, key=lambda item: tuple((v is None, str(v)) for v in item[0]))
 
@@ -331,8 +321,11 @@ class MongoDBSource(DocumentSource):
         spec = self.partition_spec(table)
         projection = dict.fromkeys(ancestors_removed(f.path or f.name for f, _g in spec), 1)
         counts: Counter[tuple[Any, ...]] = Counter()
+        batch = int(self.option("batch_size", BATCH))
         with self.errors(table.name):
-            for doc in coll.find(match, projection, batch_size=int(self.option("batch_size", BATCH))):
+            for doc in self._read(
+                table.name, lambda s: coll.find(match, projection, batch_size=batch, session=s)
+            ):
                 counts[self.partition_combo(doc, spec)] += 1
         return [(combo, counts[combo]) for combo in sort_combos(counts)]
 
@@ -372,18 +365,23 @@ class MongoDBSource(DocumentSource):
             projection["_id"] = 0
         rows = DocumentRows(fields, kind_of, normalize=normalize)
 
+        batch = int(self.option("batch_size", BATCH))
+
         def chunks() -> Iterator[str]:
             with self.errors(table.name):
-                cursor = coll.find(query, projection, batch_size=int(self.option("batch_size", BATCH)))
+                docs = self._read(
+                    table.name, lambda s: coll.find(query, projection, batch_size=batch, session=s)
+                )
                 try:
-                    yield from encode_rows(rows.rows(cursor))
+                    yield from encode_rows(rows.rows(docs))
                 finally:
-                    cursor.close()
+                    docs.close()
             self.warn(rows.report(f"{self.name}.{table.name}"))
 
         return chunks()
 
     def close(self) -> None:
+        self._snapshot = None  # its client is closed with it
         if self._client is not None:
             self._client.close()
             self._client = None
