@@ -44,13 +44,7 @@ def ordered_scans(draw: st.DrawFn) -> tuple[int, list[tuple[tuple[Any, ...], lis
     return keys, [(combo, draw(rows)) for combo in combos]
 
 
-@PROPERTY
-@given(ordered_scans(), st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=30))
-def test_groups_cut_an_ordered_scan_into_partitions(
-    scan: tuple[int, list[tuple[tuple[Any, ...], list[list[Any]]]]], cuts: list[int]
-) -> None:
-    keys, partitions = scan
-    lines = [encode_row([*combo, *row]) for combo, rows in partitions for row in rows]
+def _chunked(lines: list[str], cuts: list[int]) -> list[str]:
     chunks, start = [], 0
     for n in cuts * (len(lines) // max(sum(cuts), 1) + 1):  # chunks of whole lines, of any size
         if start >= len(lines):
@@ -58,6 +52,17 @@ def test_groups_cut_an_ordered_scan_into_partitions(
         chunks.append("".join(lines[start : start + n]))
         start += n
     chunks.append("".join(lines[start:]))
+    return chunks
+
+
+@PROPERTY
+@given(ordered_scans(), st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=30))
+def test_groups_cut_an_ordered_scan_into_partitions(
+    scan: tuple[int, list[tuple[tuple[Any, ...], list[list[Any]]]]], cuts: list[int]
+) -> None:
+    keys, partitions = scan
+    lines = [encode_row([*combo, *row]) for combo, rows in partitions for row in rows]
+    chunks = _chunked(lines, cuts)
     got = [(prefix, "".join(texts)) for prefix, texts in split_scan.groups(iter(chunks), keys)]
     assert got == [
         (",".join(encode_field(v) for v in combo) + ",", "".join(encode_row(r) for r in rows))
@@ -93,17 +98,6 @@ class _Memory(ObjectWriter):
 
     def abort(self) -> None:
         self.store[self.key] = "ABORTED"
-
-
-def _chunked(lines: list[str], cuts: list[int]) -> list[str]:
-    chunks, start = [], 0
-    for n in cuts * (len(lines) // max(sum(cuts), 1) + 1):  # chunks of whole lines, of any size
-        if start >= len(lines):
-            break
-        chunks.append("".join(lines[start : start + n]))
-        start += n
-    chunks.append("".join(lines[start:]))
-    return chunks
 
 
 @PROPERTY
