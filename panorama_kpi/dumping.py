@@ -74,12 +74,17 @@ def dump_partitions(
     header = header_line(d.columns)
 
     def write_one(partition: Partition, chunks: Iterator[str]) -> tuple[str, int, int]:
-        d.checkpoint()
-        key = object_key(d.base_prefix, d.raw.table, partition, d.raw.compression)
-        write_values(d.storage, folder_of(key), partition)  # before its object, as readers expect
-        body = _Counter(chunks, d.cancel)
-        size = batch.write(key, _prepend(header, body))
-        return key, size, body.rows
+        try:
+            d.checkpoint()
+            key = object_key(d.base_prefix, d.raw.table, partition, d.raw.compression)
+            write_values(d.storage, folder_of(key), partition)  # before its object, as readers expect
+            body = _Counter(chunks, d.cancel)
+            size = batch.write(key, _prepend(header, body))
+            return key, size, body.rows
+        finally:  # a write that failed mid-stream stops the query now, on an open connection
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     def open_one(j: int) -> tuple[str, ObjectWriter]:
         partition = plan[j][0]
