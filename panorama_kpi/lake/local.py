@@ -211,14 +211,7 @@ class LocalStorage(Storage):
 
         def write_whole(key: str, data: bytes) -> None:
             try:
-                path, fd, tmp = self._create_temporary(key)
-                try:
-                    _write_all(fd, data)
-                except BaseException as exc:
-                    _discard(fd, tmp)
-                    if isinstance(exc, OSError):
-                        raise LakeError(f"cannot write {path}: {exc.strerror}") from None
-                    raise
+                path, fd, tmp, _written = self._write_temporary(key, [data])
                 hand_over(path, fd, tmp)
             finally:
                 slots.release()
